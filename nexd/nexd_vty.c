@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * nexd's CLI.  Configuration commands only queue YANG edits and apply them
+ * (lib/nb_cli.h); the northbound callbacks do the work.  Show commands read the daemon.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/nb_cli.h"
+#include "nexd/nexd.h"
+
+static const struct nx_cmd_node nexodus_node = {
+	.id = NEXD_NODE_NEXODUS,
+	.name = "nexodus",
+	.prompt = "%s(config-nexodus)# ",
+	.parent = NX_NODE_CONFIG,
+};
+
+#define NO_HELP "Negate a command or set its defaults\n"
+#define LEAF_CMDS(syn, val, hlp, valhlp)                                                  \
+	{ .syntax = syn " " val "$value", .help = hlp valhlp, .fn = nx_nb_cli_leaf_cmd }, \
+	{                                                                                 \
+		.syntax = "no " syn " [" val "$value]", .help = NO_HELP hlp valhlp,       \
+		.fn = nx_nb_cli_leaf_cmd                                                  \
+	}
+#define LIST_CMDS(syn, val, hlp, valhlp)                                                  \
+	{ .syntax = syn " " val "$value", .help = hlp valhlp, .fn = nx_nb_cli_leaf_cmd }, \
+	{                                                                                 \
+		.syntax = "no " syn " " val "$value", .help = NO_HELP hlp valhlp,         \
+		.fn = nx_nb_cli_leaf_cmd                                                  \
+	}
+#define FLAG_CMDS(syn, hlp)                                                        \
+	{ .syntax = syn, .help = hlp, .fn = nx_nb_cli_leaf_cmd },                  \
+	{                                                                          \
+		.syntax = "no " syn, .help = NO_HELP hlp, .fn = nx_nb_cli_leaf_cmd \
+	}
+
+static const struct nx_cmd nexodus_cmds[] = {
+	LEAF_CMDS("service-url", "WORD", "URL of the Nexodus service\n", "https://host[:port]\n"),
+	LEAF_CMDS("vpc-id", "WORD", "The VPC this device joins\n", "VPC UUID\n"),
+	LEAF_CMDS("registration-key", "WORD", "Registration key used to enroll this device\n",
+		  "The key (RK:...)\n"),
+	LEAF_CMDS("interface", "WORD", "WireGuard interface name (default nexodus0)\n",
+		  "Interface name\n"),
+	LEAF_CMDS("listen-port", "(1-65535)", "WireGuard UDP listen port\n", "Port number\n"),
+	LEAF_CMDS("wireguard-backend", "<auto|kernel|uapi|WORD>", "WireGuard implementation\n",
+		  "Kernel module when it works, else wireguard-go\nKernel module (netlink)\n"
+		  "wireguard-go (UAPI socket)\nBackend name\n"),
+	LIST_CMDS("stun-server", "WORD", "STUN server used to discover the NAT mapping\n",
+		  "HOST:PORT\n"),
+	LIST_CMDS("advertise-cidr", "<A.B.C.D/M|X:X::X:X/M>",
+		  "Advertise a prefix reachable through this device\n",
+		  "IPv4 prefix\nIPv6 prefix\n"),
+	FLAG_CMDS("relay", "Relay traffic for peers that cannot reach each other directly\n"),
+	FLAG_CMDS("exit-node", "Offer this device as an exit node (default route)\n"),
+};
+
+NX_DEFUN(nexodus_enter, "nexodus", "Nexodus agent configuration\n")
+{
+	int rc;
+
+	nx_nb_cli_enqueue(vty, NX_NB_OP_CREATE, NEXD_XPATH, NULL);
+	rc = nx_nb_cli_apply(vty);
+	if (rc != NX_CMD_SUCCESS)
+		return rc;
+	if (nx_vty_push_xpath(vty, NEXD_XPATH) < 0) {
+		nx_vty_out(vty, "%% Too deeply nested\n");
+		return NX_CMD_WARNING;
+	}
+	vty->node = NEXD_NODE_NEXODUS;
+	return NX_CMD_SUCCESS;
+}
+
+NX_DEFUN(no_nexodus, "no nexodus", NO_HELP "Remove the whole Nexodus agent configuration\n")
+{
+	nx_nb_cli_enqueue(vty, NX_NB_OP_DESTROY, NEXD_XPATH, NULL);
+	return nx_nb_cli_apply(vty);
+}
+
+NX_DEFUN(debug_nexodus, "[no] debug nexodus <controller|dataplane|peers|nat>$subsystem",
+	 NO_HELP "Debugging functions\nNexodus agent\nControl session with the service\n"
+		 "WireGuard and route programming\nPeer path selection\nNAT discovery\n")
+{
+	char xpath[NX_VTY_XPATH_MAX];
+
+	snprintf(xpath, sizeof(xpath), NEXD_XPATH_DEBUG "/nexodus[.='%s']",
+		 nx_cmd_arg_get(argc, argv, "subsystem"));
+	nx_nb_cli_enqueue(vty,
+			  nx_cmd_arg_has(argc, argv, "no") ? NX_NB_OP_DESTROY : NX_NB_OP_CREATE,
+			  xpath, NULL);
+	return nx_nb_cli_apply(vty);
+}
+
+const char *nexd_status(const struct nexd *nexd)
+{
+	const struct nexd_config *cfg = &nexd->cfg;
+
+	if (!cfg->service_url[0] || !cfg->reg_key[0])
+		return "not-configured";
+	return "enrolling";
+}
+
+NX_DEFUN(show_nexodus_status, "show nexodus status [json]",
+	 "Show running system information\nNexodus agent\nAgent status\nJSON output\n")
+{
+	const struct nexd *nexd = vty->daemon;
+	const char *status = nexd_status(nexd);
+
+	if (nx_cmd_arg_has(argc, argv, "json")) {
+		nx_vty_out(vty, "{\"status\":\"%s\",\"interface\":\"%s\"}\n", status,
+			   nexd->cfg.ifname);
+		return NX_CMD_SUCCESS;
+	}
+	nx_vty_out(vty, "Status:    %s\n",
+		   strcmp(status, "not-configured") == 0 ? "not configured (set service-url and "
+							   "registration-key)"
+							 : status);
+	nx_vty_out(vty, "Interface: %s\n", nexd->cfg.ifname);
+	return NX_CMD_SUCCESS;
+}
+
+struct show_debug_ctx {
+	struct nx_vty *vty;
+	bool json;
+	int n;
+};
+
+static int show_debug_one(struct nx_debug *dbg, void *arg)
+{
+	struct show_debug_ctx *ctx = arg;
+
+	if (!dbg->on)
+		return 0;
+	if (ctx->json)
+		nx_vty_out(ctx->vty, "%s\"%s\"", ctx->n ? "," : "", dbg->name);
+	else
+		nx_vty_out(ctx->vty, "  %s debugging is on\n", dbg->name);
+	ctx->n++;
+	return 0;
+}
+
+NX_DEFUN(show_debugging, "show debugging [json]",
+	 "Show running system information\nDebugging switches that are on\nJSON output\n")
+{
+	struct show_debug_ctx ctx = { .vty = vty, .json = nx_cmd_arg_has(argc, argv, "json") };
+
+	nx_vty_out(vty, ctx.json ? "{\"debugging\":[" : "nexd debugging status:\n");
+	nx_debug_foreach(show_debug_one, &ctx);
+	if (ctx.json)
+		nx_vty_out(vty, "]}\n");
+	return NX_CMD_SUCCESS;
+}
+
+int nexd_vty_init(struct nexd *nexd, struct nx_err *err)
+{
+	struct nx_cmd_tree *tree = nexd->daemon->tree;
+	static const struct {
+		int node;
+		const struct nx_cmd *cmd;
+	} cmds[] = {
+		{ NX_NODE_CONFIG, &nexodus_enter }, { NX_NODE_CONFIG, &no_nexodus },
+		{ NX_NODE_CONFIG, &debug_nexodus }, { NX_NODE_VIEW, &show_nexodus_status },
+		{ NX_NODE_VIEW, &show_debugging },
+	};
+	int rc = nx_cmd_node_install(tree, &nexodus_node);
+
+	for (size_t i = 0; rc == 0 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		rc = nx_cmd_install(tree, cmds[i].node, cmds[i].cmd, err);
+	for (size_t i = 0; rc == 0 && i < sizeof(nexodus_cmds) / sizeof(nexodus_cmds[0]); i++)
+		rc = nx_cmd_install(tree, NEXD_NODE_NEXODUS, &nexodus_cmds[i], err);
+	return rc;
+}

@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""nexd's management plane, end to end: the daemon is driven only through nexsh and its VTY
+socket, and what it says is checked against the config file it writes and against yanglint.
+"""
+
+import json
+import os
+import stat
+
+import pytest
+
+from daemons import REQ_COMPLETE, REQ_DESCRIBE, REQ_PROMPT, Daemon, yanglint_data
+
+VPC = "6f1c0b1e-2a3d-4c5e-8f90-a1b2c3d4e5f6"
+CONFIG = f"""! nexd configuration
+!
+nexodus
+ service-url https://nexodus.example.com
+ vpc-id {VPC}
+ registration-key RK:secret-value-1
+ listen-port 51820
+ wireguard-backend uapi
+ stun-server 192.0.2.1:3478
+ stun-server stun.example.net:3478
+ advertise-cidr 10.99.0.0/24
+ advertise-cidr 2001:db8:99::/48
+ relay
+exit
+!
+debug nexodus peers
+!
+end
+"""
+
+
+@pytest.fixture
+def nexd(lab):
+    d = Daemon(lab, "nexd", config=CONFIG)
+    try:
+        yield d.start()
+    finally:
+        d.cleanup()
+
+
+def running(d):
+    r = d.nexsh("show running-config")
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_config_round_trips(nexd):
+    # File -> YANG -> text: exactly the file, the secret masked.
+    assert running(nexd) == CONFIG.replace("RK:secret-value-1", "********")
+
+
+def test_configure_and_write_memory_survive_restart(nexd):
+    r = nexd.nexsh("configure terminal", "nexodus", "no relay", "exit-node",
+                   "no stun-server 192.0.2.1:3478", "interface nx9", "end", "write memory")
+    assert r.returncode == 0, r.stderr
+    text = running(nexd)
+    assert " exit-node\n" in text and " relay\n" not in text
+    assert "stun-server 192.0.2.1:3478" not in text and " interface nx9\n" in text
+
+    # The file holds the secret in clear, so only root may read it.
+    st = os.stat(nexd.config_path)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    with open(nexd.config_path) as f:
+        saved = f.read()
+    assert "registration-key RK:secret-value-1" in saved
+
+    assert nexd.stop() == 0
+    nexd.start()
+    assert running(nexd) == text
+
+
+@pytest.mark.parametrize("command,value", [
+    ("advertise-cidr 10.0.0.0/33", "10.0.0.0/33"),
+    ("vpc-id not-a-uuid", "not-a-uuid"),
+    ("listen-port 0", "0"),
+    ("wireguard-backend foo", "foo"),
+    ("stun-server bad::host::", "bad::host::"),
+])
+def test_invalid_values_are_refused_and_change_nothing(nexd, command, value):
+    before = running(nexd)
+    r = nexd.nexsh("configure terminal", "nexodus", command)
+    assert r.returncode != 0
+    assert value in r.stderr, r.stderr
+    assert running(nexd) == before
+
+
+def test_malformed_command_fails(nexd):
+    r = nexd.nexsh("show running-confg-typo")
+    assert r.returncode != 0
+    assert "Unknown command" in r.stderr
+
+
+def test_running_config_json_validates(nexd, lab):
+    r = nexd.nexsh("show running-config json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["nexodus-agent:nexodus"]["registration-key"] == "********"
+    assert data["nexodus-agent:nexodus"]["vpc-id"] == VPC
+    lint = yanglint_data("nexodus-agent", r.stdout, lab.tmp)
+    assert lint.returncode == 0, lint.stderr
+
+
+def test_help_and_completion_come_from_the_daemon(nexd):
+    out, status = nexd.vty(REQ_DESCRIBE + b"show ")
+    assert status == 0
+    words = [line.split("\t")[0] for line in out.splitlines()]
+    assert "running-config" in words and "version" in words
+
+    out, status = nexd.vty(REQ_COMPLETE + b"show run")
+    assert status == 0 and out.split() == ["running-config"]
+
+    out, _ = nexd.vty(REQ_PROMPT)
+    assert out.endswith("# ")
+
+
+def test_rollback_restores_an_earlier_config(nexd):
+    r = nexd.nexsh("configure terminal", "nexodus", "no relay")
+    assert r.returncode == 0, r.stderr
+    assert " relay\n" not in running(nexd)
+    listing = nexd.nexsh("show configuration commit list json")
+    commits = json.loads(listing.stdout)["commits"]
+    first = min(c["id"] for c in commits)
+    r = nexd.nexsh(f"rollback configuration {first}")
+    assert r.returncode == 0, r.stderr
+    assert running(nexd) == CONFIG.replace("RK:secret-value-1", "********")
+
+
+def test_check_mode_and_refused_start(lab):
+    good = Daemon(lab, "nexd", config=CONFIG)
+    r = good.check_config()
+    assert r.returncode == 0, r.stderr
+
+    bad = Daemon(lab, "nexd", config="nexodus\n relay\n bogus-command 1\nexit\n")
+    r = bad.check_config()
+    assert r.returncode != 0
+    assert f"{bad.config_path}:3" in r.stderr, r.stderr
+    r = bad.run_foreground()
+    assert r.returncode != 0 and f"{bad.config_path}:3" in r.stderr
+
+
+def test_unconfigured_daemon_stays_up(lab):
+    d = Daemon(lab, "nexd")  # no config file at all
+    try:
+        d.start()
+        r = d.nexsh("show nexodus status json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["status"] == "not-configured"
+    finally:
+        d.cleanup()

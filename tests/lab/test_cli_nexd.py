@@ -5,11 +5,17 @@ socket, and what it says is checked against the config file it writes and agains
 
 import json
 import os
+import pty
+import re
+import select
+import signal
 import stat
+import subprocess
 
 import pytest
 
-from daemons import REQ_COMPLETE, REQ_DESCRIBE, REQ_PROMPT, Daemon, yanglint_data
+from daemons import REQ_COMPLETE, REQ_DESCRIBE, REQ_PROMPT, Daemon, program, yanglint_data
+from lab import wait_until
 
 VPC = "6f1c0b1e-2a3d-4c5e-8f90-a1b2c3d4e5f6"
 CONFIG = f"""! nexd configuration
@@ -151,3 +157,70 @@ def test_unconfigured_daemon_stays_up(lab):
         assert json.loads(r.stdout)["status"] == "not-configured"
     finally:
         d.cleanup()
+
+
+def test_daemon_mode_detaches_and_stops_on_sigterm(lab):
+    """-d: the command returns at once, the daemon keeps serving, its pid file names it,
+    and SIGTERM stops it cleanly (socket and pid file removed)."""
+    d = Daemon(lab, "nexd", config=CONFIG)
+    d.vty_path = os.path.join(lab.tmp, f"{d.pathspace}.vty")
+    # The runtime directory of a pathspace sits beside the default socket (see --help).
+    usage = subprocess.run([program("nexd"), "--help"], capture_output=True, text=True).stdout
+    default_vty = re.search(r"--vty-socket PATH .*\(default: (\S+)\)", usage).group(1)
+    rundir = os.path.join(os.path.dirname(default_vty), d.pathspace)
+    pid_file = os.path.join(rundir, "nexd.pid")
+
+    r = subprocess.run(d.argv("-d", "--vty-socket", d.vty_path), capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    pid = None
+    try:
+        wait_until(lambda: os.path.exists(pid_file) and d.vty(b"show version")[1] == 0,
+                   timeout=10, what="detached nexd serving")
+        with open(pid_file) as f:
+            pid = int(f.read())
+        assert os.readlink(f"/proc/{pid}/exe").endswith("/nexd")
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not os.path.exists(d.vty_path) and not os.path.exists(pid_file),
+                   timeout=10, what="nexd stopped")
+    finally:
+        if pid and os.path.exists(f"/proc/{pid}"):  # ours: it is the pid the file named
+            os.kill(pid, signal.SIGKILL)
+        try:
+            os.rmdir(rundir)
+        except OSError:
+            pass
+
+
+def test_interactive_shell_help_and_completion(nexd):
+    """nexsh on a terminal: TAB completes through the daemon, '?' lists candidates."""
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen([program("nexsh"), "-N", nexd.pathspace], stdin=slave, stdout=slave,
+                         stderr=slave, close_fds=True)
+    os.close(slave)
+    seen = bytearray()
+
+    def read_until(token, timeout=10):
+        def got():
+            while select.select([master], [], [], 0.05)[0]:
+                try:
+                    seen.extend(os.read(master, 4096))
+                except OSError:
+                    break
+            return token in seen
+        wait_until(got, timeout=timeout, what=f"{token!r} on the terminal")
+
+    try:
+        read_until(b"# ")
+        os.write(master, b"show runn\t")
+        read_until(b"show running-config")
+        os.write(master, b" ?")
+        read_until(b"json")
+        os.write(master, b"\x15quit\r")  # ^U clears the line
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)

@@ -5,9 +5,13 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 #include "nexsrv/nexsrv.h"
+#include "nexsrv/nexsrv_db.h"
+#include "nexsrv/nexsrv_http.h"
+#include "nexsrv/nexsrv_metrics.h"
 
 enum {
 	OPT_DATABASE = 256,
@@ -65,6 +69,86 @@ static int nexsrv_init(struct nx_daemon *d, struct nx_err *err)
 	return nexsrv_vty_init(d->ctx, err);
 }
 
+/* The database: migrated before anything serves.  An unreachable database does not stop the
+ * start (the pool keeps trying, and migrates once it gets through); a failed migration or a
+ * schema newer than this nexsrv does. */
+static int start_database(struct nexsrv *srv, struct nx_err *err)
+{
+	const struct nexsrv_db_options opts = {
+		.size = NEXSRV_DB_DEFAULT_SIZE,
+		.gate = nexsrv_migrate_gate,
+		.gate_name = "schema migration",
+	};
+
+	if (!srv->cfg.database[0]) {
+		nx_info("nexsrv: no database configured: the API is not served");
+		return 0;
+	}
+	srv->db = nexsrv_db_open_opts(srv->cfg.database, &opts, err);
+	return srv->db ? 0 : -EINVAL;
+}
+
+/* The routes, added before the server accepts its first connection. */
+static int http_setup(struct nexsrv_http *http, void *arg, struct nx_err *err)
+{
+	(void)arg;
+	return nexsrv_api_private_init(http, err);
+}
+
+/* The REST API's server, last: everything it serves is in place by then.  The configuration
+ * is read once here; changing listen or TLS takes a restart. */
+static int start_http(struct nexsrv *srv, struct nx_err *err)
+{
+	const struct nexsrv_config *c = &srv->cfg;
+
+	srv->metrics = nexsrv_metrics_new();
+	if (!srv->metrics)
+		return nx_err_set(err, ENOMEM, "metrics: out of memory");
+	if (nexsrv_metrics_add_process(srv->metrics, err) < 0)
+		return -EINVAL;
+	srv->http = nexsrv_http_start(
+		&(struct nexsrv_http_config){
+			.listen = c->listen,
+			.tls_cert = c->tls_cert,
+			.tls_key = c->tls_key,
+			.insecure_http = c->insecure_http,
+			.rate_limit_rps = c->rate_limit_rps,
+			.rate_limit_burst = c->rate_limit_burst,
+			.metrics = srv->metrics,
+			.setup = http_setup,
+			.setup_arg = srv,
+		},
+		err);
+	return srv->http ? 0 : -EINVAL;
+}
+
+static int nexsrv_start(struct nx_daemon *d, struct nx_err *err)
+{
+	struct nexsrv *srv = d->ctx;
+	int rc = start_database(srv, err);
+
+	if (rc == 0)
+		rc = nexsrv_stun_start(srv, err);
+	if (rc == 0)
+		rc = start_http(srv, err);
+	if (rc == 0 && srv->db) /* /private/ready follows the database */
+		nexsrv_http_set_ready_check(srv->http, nexsrv_db_ready_check, srv->db);
+	return rc;
+}
+
+static void nexsrv_stop(struct nx_daemon *d)
+{
+	struct nexsrv *srv = d->ctx;
+
+	nexsrv_http_stop(srv->http);
+	srv->http = NULL;
+	nexsrv_metrics_free(srv->metrics);
+	srv->metrics = NULL;
+	nexsrv_stun_stop(srv);
+	nexsrv_db_close(srv->db);
+	srv->db = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const modules[] = { NEXSRV_YANG_MODULE, NULL };
@@ -86,6 +170,8 @@ int main(int argc, char **argv)
 			       "      --oidc-client-id ID     set oidc-client-id\n"
 			       "      --stun-listen ADDR:PORT set stun-listen\n",
 		.init = nexsrv_init,
+		.start = nexsrv_start,
+		.stop = nexsrv_stop,
 		.ctx = &srv,
 	};
 

@@ -7,6 +7,9 @@
     out, status = d.vty(b"show running-config")  # one raw request on the VTY socket
     d.stop()                                   # SIGTERM; returns the exit code
 
+Daemon(..., ns=node) runs it in a lab namespace instead of the root one; its VTY socket is
+still reachable from here, as namespaces share the file system.
+
 Every instance gets its own pathspace (-N) derived from the lab prefix, its config file and
 state dir in the lab temp dir; the daemon's runtime directory under .../nexodus/NAME is
 removed by cleanup().  Binaries come from NX_BUILDDIR (tools/check sets it), else
@@ -40,7 +43,7 @@ def program(name):
 class Daemon:
     _count = 0
 
-    def __init__(self, lab, name, config=None, args=()):
+    def __init__(self, lab, name, config=None, args=(), ns=None):
         Daemon._count += 1
         self.lab = lab
         self.name = name
@@ -48,13 +51,16 @@ class Daemon:
         self.config_path = os.path.join(lab.tmp, f"{self.pathspace}-{name}.conf")
         self.state_dir = os.path.join(lab.tmp, f"{self.pathspace}-state")
         self.args = list(args)
+        self.ns = ns
         self.proc = None
         self.vty_path = None
+        self.config_text = None
         os.makedirs(self.state_dir, exist_ok=True)
         if config is not None:
             self.write_config(config)
 
     def write_config(self, text):
+        self.config_text = text
         with open(self.config_path, "w") as f:
             f.write(text)
 
@@ -71,7 +77,7 @@ class Daemon:
         return subprocess.run(self.argv(), capture_output=True, text=True, timeout=timeout)
 
     def start(self, timeout=10):
-        self.proc = self.lab.popen(None, *self.argv(), name=f"{self.name}-{self.pathspace}")
+        self.proc = self.lab.popen(self.ns, *self.argv(), name=f"{self.name}-{self.pathspace}")
 
         def ready():
             self.proc.check()
@@ -87,18 +93,25 @@ class Daemon:
     def stop(self):
         return self.proc.stop() if self.proc else None
 
+    def run_dir(self):
+        """The pathspace's runtime directory: beside the default VTY socket (see --help)."""
+        usage = subprocess.run([program(self.name), "--help"], capture_output=True,
+                               text=True, timeout=10).stdout
+        default_vty = re.search(r"--vty-socket PATH .*\(default: (\S+)\)", usage).group(1)
+        return os.path.join(os.path.dirname(default_vty), self.pathspace)
+
     def cleanup(self):
+        """Stops the daemon and removes its runtime directory, however far it got."""
         self.stop()
-        if self.vty_path:
-            rundir = os.path.dirname(self.vty_path)
-            if os.path.basename(rundir) == self.pathspace and os.path.isdir(rundir):
-                for entry in os.listdir(rundir):
-                    os.unlink(os.path.join(rundir, entry))
-                os.rmdir(rundir)
-                try:  # .../nexodus itself, when no other instance uses it
-                    os.rmdir(os.path.dirname(rundir))
-                except OSError:
-                    pass
+        rundir = self.run_dir()
+        if os.path.isdir(rundir):
+            for entry in os.listdir(rundir):
+                os.unlink(os.path.join(rundir, entry))
+            os.rmdir(rundir)
+        try:  # .../nexodus itself, when no other instance uses it
+            os.rmdir(os.path.dirname(rundir))
+        except OSError:
+            pass
 
     def nexsh(self, *commands, timeout=30):
         argv = [program("nexsh"), "-d", self.name, "-N", self.pathspace]
@@ -119,6 +132,13 @@ class Daemon:
                     raise ConnectionError(f"VTY closed after {len(data)} bytes")
                 data += chunk
         return data[:-4].decode(errors="replace"), data[-1]
+
+
+def free_port(kind=socket.SOCK_DGRAM):
+    """A port the kernel says is free on 127.0.0.1 right now (UDP by default)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def yanglint_data(module, json_text, tmpdir):

@@ -6,7 +6,6 @@ socket, and what it says is checked against the config file it writes and agains
 import json
 import os
 import pty
-import re
 import select
 import signal
 import stat
@@ -164,10 +163,7 @@ def test_daemon_mode_detaches_and_stops_on_sigterm(lab):
     and SIGTERM stops it cleanly (socket and pid file removed)."""
     d = Daemon(lab, "nexd", config=CONFIG)
     d.vty_path = os.path.join(lab.tmp, f"{d.pathspace}.vty")
-    # The runtime directory of a pathspace sits beside the default socket (see --help).
-    usage = subprocess.run([program("nexd"), "--help"], capture_output=True, text=True).stdout
-    default_vty = re.search(r"--vty-socket PATH .*\(default: (\S+)\)", usage).group(1)
-    rundir = os.path.join(os.path.dirname(default_vty), d.pathspace)
+    rundir = d.run_dir()
     pid_file = os.path.join(rundir, "nexd.pid")
 
     r = subprocess.run(d.argv("-d", "--vty-socket", d.vty_path), capture_output=True,
@@ -186,10 +182,7 @@ def test_daemon_mode_detaches_and_stops_on_sigterm(lab):
     finally:
         if pid and os.path.exists(f"/proc/{pid}"):  # ours: it is the pid the file named
             os.kill(pid, signal.SIGKILL)
-        try:
-            os.rmdir(rundir)
-        except OSError:
-            pass
+        d.cleanup()
 
 
 def test_interactive_shell_help_and_completion(nexd):

@@ -3,21 +3,22 @@
 
 import json
 import os
+import socket
 import stat
 
 import pytest
 
-from daemons import REQ_COMPLETE, REQ_DESCRIBE, Daemon, yanglint_data
+from daemons import REQ_COMPLETE, REQ_DESCRIBE, Daemon, free_port, yanglint_data
 
-CONFIG = """! nexsrv configuration
+CONFIG_TEMPLATE = """! nexsrv configuration
 !
 controller
- listen 127.0.0.1:8080
+ listen 127.0.0.1:{http}
  insecure-http
  database host=/run/postgresql dbname=nexodus password=pg-secret-1
  oidc-issuer https://idp.example.com/realms/nexodus
  oidc-audience nexodus
- stun-listen 127.0.0.1:3478
+ stun-listen 127.0.0.1:{stun}
  rate-limit requests-per-second 200
  tombstone-retention 3600
 exit
@@ -30,7 +31,8 @@ end
 
 @pytest.fixture
 def nexsrv(lab):
-    d = Daemon(lab, "nexsrv", config=CONFIG)
+    config = CONFIG_TEMPLATE.format(http=free_port(socket.SOCK_STREAM), stun=free_port())
+    d = Daemon(lab, "nexsrv", config=config)
     try:
         yield d.start()
     finally:
@@ -44,7 +46,7 @@ def running(d):
 
 
 def test_config_round_trips_without_secrets(nexsrv):
-    assert running(nexsrv) == CONFIG.replace(
+    assert running(nexsrv) == nexsrv.config_text.replace(
         "host=/run/postgresql dbname=nexodus password=pg-secret-1", "********")
 
 

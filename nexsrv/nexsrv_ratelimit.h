@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Per-caller request rate limits of the REST API: one token bucket per caller, so that one
+ * busy or misbehaving client gets 429 Too Many Requests while everybody else is served.
+ *
+ * A caller is an opaque key of up to NEXSRV_RATELIMIT_KEY_MAX bytes (the HTTP server uses a
+ * hash of the bearer token, else the client's address).  Each key's bucket holds at most
+ * `burst` tokens and refills at `rate` tokens per second; a request takes one token.  Tokens
+ * are counted in billionths, so refills are exact at any rate from 1 to 1000000 per second.
+ *
+ * The table is bounded (max_keys): a bucket that has refilled completely is the same as no
+ * bucket and is dropped when room is needed; if none has, the least recently used goes.  The
+ * clock is injectable so that tests run on a fake one.  All functions are thread-safe; the
+ * table is split into shards with a lock each so that pool threads rarely contend.
+ */
+#ifndef NEXSRV_RATELIMIT_H
+#define NEXSRV_RATELIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/errmsg.h"
+
+#define NEXSRV_RATELIMIT_KEY_MAX	  48
+#define NEXSRV_RATELIMIT_DEFAULT_MAX_KEYS 65536
+#define NEXSRV_RATELIMIT_RATE_MAX	  1000000u
+#define NEXSRV_RATELIMIT_BURST_MAX	  1000000u
+
+/* A monotonic clock in nanoseconds. */
+typedef uint64_t (*nexsrv_clock_fn)(void *arg);
+
+struct nexsrv_ratelimit_config {
+	uint32_t rate;	       /* tokens per second, 1..NEXSRV_RATELIMIT_RATE_MAX */
+	uint32_t burst;	       /* bucket size, 1..NEXSRV_RATELIMIT_BURST_MAX */
+	size_t max_keys;       /* buckets kept at most; 0: NEXSRV_RATELIMIT_DEFAULT_MAX_KEYS */
+	nexsrv_clock_fn clock; /* NULL: CLOCK_MONOTONIC */
+	void *clock_arg;
+};
+
+struct nexsrv_ratelimit;
+
+/* NULL with err set (EINVAL for a rate or burst out of range, ENOMEM). */
+struct nexsrv_ratelimit *nexsrv_ratelimit_new(const struct nexsrv_ratelimit_config *cfg,
+					      struct nx_err *err);
+void nexsrv_ratelimit_free(struct nexsrv_ratelimit *rl);
+
+/* Changes rate and burst for every caller; buckets keep their tokens (capped at the new
+ * burst).  0 or -EINVAL with err set. */
+int nexsrv_ratelimit_set(struct nexsrv_ratelimit *rl, uint32_t rate, uint32_t burst,
+			 struct nx_err *err);
+
+/*
+ * Takes one token from the bucket of key (len bytes, 1..NEXSRV_RATELIMIT_KEY_MAX); a new key
+ * starts with a full bucket.  Returns 0 when the request may proceed, -EAGAIN when the
+ * bucket is empty (then *retry_ms, if not NULL, is the time in milliseconds, at least 1,
+ * until a token is available), -EINVAL for a bad key, -ENOMEM when a new bucket could not
+ * be allocated (callers should let such a request through).
+ */
+int nexsrv_ratelimit_take(struct nexsrv_ratelimit *rl, const void *key, size_t len,
+			  uint64_t *retry_ms);
+
+/* The number of buckets held. */
+size_t nexsrv_ratelimit_count(struct nexsrv_ratelimit *rl);
+
+/* CLOCK_MONOTONIC in nanoseconds (the default clock). */
+uint64_t nexsrv_monotonic_ns(void *arg);
+
+#endif /* NEXSRV_RATELIMIT_H */

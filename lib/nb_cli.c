@@ -209,6 +209,22 @@ int nx_nb_cli_leaf_cmd(struct nx_vty *vty, int argc, const struct nx_cmd_arg *ar
 	return nx_nb_cli_apply(vty);
 }
 
+int nx_nb_cli_enter_node(struct nx_vty *vty, const char *xpath, int node)
+{
+	int rc;
+
+	nx_nb_cli_enqueue(vty, NX_NB_OP_CREATE, xpath, NULL);
+	rc = nx_nb_cli_apply(vty);
+	if (rc != NX_CMD_SUCCESS)
+		return rc;
+	if (nx_vty_push_xpath(vty, xpath) < 0) {
+		nx_vty_out(vty, "%% Too deeply nested\n");
+		return NX_CMD_WARNING;
+	}
+	vty->node = node;
+	return NX_CMD_SUCCESS;
+}
+
 /* Writes the names of dnode's ancestors below the top-level container, then its own. */
 static void show_names(struct nx_sbuf *out, const struct lyd_node *dnode)
 {

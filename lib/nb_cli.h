@@ -56,6 +56,30 @@ int nx_nb_cli_leaf_cmd(struct nx_vty *vty, int argc, const struct nx_cmd_arg *ar
  * container, then the node itself. */
 void nx_nb_cli_show_leaf(struct nx_sbuf *out, const struct lyd_node *dnode, unsigned flags);
 
+/* Enters a configuration sub-node whose data is the container at xpath (created if need
+ * be): the command that opens "nexodus", "controller", ... */
+int nx_nb_cli_enter_node(struct nx_vty *vty, const char *xpath, int node);
+
+/* Command table entries for nx_nb_cli_leaf_cmd: "NAME VALUE" with "no NAME [VALUE]" (a leaf),
+ * "NAME VALUE" with "no NAME VALUE" (a leaf-list entry), "[no] NAME" (an empty leaf). */
+#define NX_NB_CLI_NO_HELP "Negate a command or set its defaults\n"
+#define NX_NB_CLI_LEAF_CMDS(syn, val, hlp, valhlp)                                            \
+	{ .syntax = syn " " val "$value", .help = hlp valhlp, .fn = nx_nb_cli_leaf_cmd },     \
+	{                                                                                     \
+		.syntax = "no " syn " [" val "$value]", .help = NX_NB_CLI_NO_HELP hlp valhlp, \
+		.fn = nx_nb_cli_leaf_cmd                                                      \
+	}
+#define NX_NB_CLI_LIST_CMDS(syn, val, hlp, valhlp)                                          \
+	{ .syntax = syn " " val "$value", .help = hlp valhlp, .fn = nx_nb_cli_leaf_cmd },   \
+	{                                                                                   \
+		.syntax = "no " syn " " val "$value", .help = NX_NB_CLI_NO_HELP hlp valhlp, \
+		.fn = nx_nb_cli_leaf_cmd                                                    \
+	}
+#define NX_NB_CLI_FLAG_CMD(syn, hlp)                                                           \
+	{                                                                                      \
+		.syntax = "[no] " syn, .help = NX_NB_CLI_NO_HELP hlp, .fn = nx_nb_cli_leaf_cmd \
+	}
+
 /* Frees a session's queued state (called by nx_vty_fini). */
 void nx_nb_cli_state_free(struct nx_vty *vty);
 

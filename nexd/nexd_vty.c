@@ -19,70 +19,45 @@ static const struct nx_cmd_node nexodus_node = {
 	.parent = NX_NODE_CONFIG,
 };
 
-#define NO_HELP "Negate a command or set its defaults\n"
-#define LEAF_CMDS(syn, val, hlp, valhlp)                                                  \
-	{ .syntax = syn " " val "$value", .help = hlp valhlp, .fn = nx_nb_cli_leaf_cmd }, \
-	{                                                                                 \
-		.syntax = "no " syn " [" val "$value]", .help = NO_HELP hlp valhlp,       \
-		.fn = nx_nb_cli_leaf_cmd                                                  \
-	}
-#define LIST_CMDS(syn, val, hlp, valhlp)                                                  \
-	{ .syntax = syn " " val "$value", .help = hlp valhlp, .fn = nx_nb_cli_leaf_cmd }, \
-	{                                                                                 \
-		.syntax = "no " syn " " val "$value", .help = NO_HELP hlp valhlp,         \
-		.fn = nx_nb_cli_leaf_cmd                                                  \
-	}
-#define FLAG_CMDS(syn, hlp)                                                        \
-	{ .syntax = syn, .help = hlp, .fn = nx_nb_cli_leaf_cmd },                  \
-	{                                                                          \
-		.syntax = "no " syn, .help = NO_HELP hlp, .fn = nx_nb_cli_leaf_cmd \
-	}
-
 static const struct nx_cmd nexodus_cmds[] = {
-	LEAF_CMDS("service-url", "WORD", "URL of the Nexodus service\n", "https://host[:port]\n"),
-	LEAF_CMDS("vpc-id", "WORD", "The VPC this device joins\n", "VPC UUID\n"),
-	LEAF_CMDS("registration-key", "WORD", "Registration key used to enroll this device\n",
-		  "The key (RK:...)\n"),
-	LEAF_CMDS("interface", "WORD", "WireGuard interface name (default nexodus0)\n",
-		  "Interface name\n"),
-	LEAF_CMDS("listen-port", "(1-65535)", "WireGuard UDP listen port\n", "Port number\n"),
-	LEAF_CMDS("wireguard-backend", "<auto|kernel|uapi|WORD>", "WireGuard implementation\n",
-		  "Kernel module when it works, else wireguard-go\nKernel module (netlink)\n"
-		  "wireguard-go (UAPI socket)\nBackend name\n"),
-	LIST_CMDS("stun-server", "WORD", "STUN server used to discover the NAT mapping\n",
-		  "HOST:PORT\n"),
-	LIST_CMDS("advertise-cidr", "<A.B.C.D/M|X:X::X:X/M>",
-		  "Advertise a prefix reachable through this device\n",
-		  "IPv4 prefix\nIPv6 prefix\n"),
-	FLAG_CMDS("relay", "Relay traffic for peers that cannot reach each other directly\n"),
-	FLAG_CMDS("exit-node", "Offer this device as an exit node (default route)\n"),
+	NX_NB_CLI_LEAF_CMDS("service-url", "WORD", "URL of the Nexodus service\n",
+			    "https://host[:port]\n"),
+	NX_NB_CLI_LEAF_CMDS("vpc-id", "WORD", "The VPC this device joins\n", "VPC UUID\n"),
+	NX_NB_CLI_LEAF_CMDS("registration-key", "WORD",
+			    "Registration key used to enroll this device\n", "The key (RK:...)\n"),
+	NX_NB_CLI_LEAF_CMDS("interface", "WORD", "WireGuard interface name (default nexodus0)\n",
+			    "Interface name\n"),
+	NX_NB_CLI_LEAF_CMDS("listen-port", "(1-65535)", "WireGuard UDP listen port\n",
+			    "Port number\n"),
+	NX_NB_CLI_LEAF_CMDS(
+		"wireguard-backend", "<auto|kernel|uapi|WORD>", "WireGuard implementation\n",
+		"Kernel module when it works, else wireguard-go\nKernel module (netlink)\n"
+		"wireguard-go (UAPI socket)\nBackend name\n"),
+	NX_NB_CLI_LIST_CMDS("stun-server", "WORD", "STUN server used to discover the NAT mapping\n",
+			    "HOST:PORT\n"),
+	NX_NB_CLI_LIST_CMDS("advertise-cidr", "<A.B.C.D/M|X:X::X:X/M>",
+			    "Advertise a prefix reachable through this device\n",
+			    "IPv4 prefix\nIPv6 prefix\n"),
+	NX_NB_CLI_FLAG_CMD("relay",
+			   "Relay traffic for peers that cannot reach each other directly\n"),
+	NX_NB_CLI_FLAG_CMD("exit-node", "Offer this device as an exit node (default route)\n"),
 };
 
 NX_DEFUN(nexodus_enter, "nexodus", "Nexodus agent configuration\n")
 {
-	int rc;
-
-	nx_nb_cli_enqueue(vty, NX_NB_OP_CREATE, NEXD_XPATH, NULL);
-	rc = nx_nb_cli_apply(vty);
-	if (rc != NX_CMD_SUCCESS)
-		return rc;
-	if (nx_vty_push_xpath(vty, NEXD_XPATH) < 0) {
-		nx_vty_out(vty, "%% Too deeply nested\n");
-		return NX_CMD_WARNING;
-	}
-	vty->node = NEXD_NODE_NEXODUS;
-	return NX_CMD_SUCCESS;
+	return nx_nb_cli_enter_node(vty, NEXD_XPATH, NEXD_NODE_NEXODUS);
 }
 
-NX_DEFUN(no_nexodus, "no nexodus", NO_HELP "Remove the whole Nexodus agent configuration\n")
+NX_DEFUN(no_nexodus, "no nexodus",
+	 NX_NB_CLI_NO_HELP "Remove the whole Nexodus agent configuration\n")
 {
 	nx_nb_cli_enqueue(vty, NX_NB_OP_DESTROY, NEXD_XPATH, NULL);
 	return nx_nb_cli_apply(vty);
 }
 
 NX_DEFUN(debug_nexodus, "[no] debug nexodus <controller|dataplane|peers|nat>$subsystem",
-	 NO_HELP "Debugging functions\nNexodus agent\nControl session with the service\n"
-		 "WireGuard and route programming\nPeer path selection\nNAT discovery\n")
+	 NX_NB_CLI_NO_HELP "Debugging functions\nNexodus agent\nControl session with the service\n"
+			   "WireGuard and route programming\nPeer path selection\nNAT discovery\n")
 {
 	char xpath[NX_VTY_XPATH_MAX];
 

@@ -15,63 +15,48 @@ static const struct nx_cmd_node controller_node = {
 	.parent = NX_NODE_CONFIG,
 };
 
-#define NO_HELP "Negate a command or set its defaults\n"
-#define LEAF_CMDS(syn, val, hlp, valhlp)                                                  \
-	{ .syntax = syn " " val "$value", .help = hlp valhlp, .fn = nx_nb_cli_leaf_cmd }, \
-	{                                                                                 \
-		.syntax = "no " syn " [" val "$value]", .help = NO_HELP hlp valhlp,       \
-		.fn = nx_nb_cli_leaf_cmd                                                  \
-	}
-
 static const struct nx_cmd controller_cmds[] = {
-	LEAF_CMDS("listen", "WORD", "Address and port the REST API listens on\n", "ADDRESS:PORT\n"),
-	LEAF_CMDS("tls-cert", "WORD", "TLS certificate file (PEM)\n", "File name\n"),
-	LEAF_CMDS("tls-key", "WORD", "TLS private key file (PEM)\n", "File name\n"),
-	{ .syntax = "[no] insecure-http",
-	  .help = NO_HELP "Serve plain HTTP (behind a TLS-terminating proxy, or for tests)\n",
-	  .fn = nx_nb_cli_leaf_cmd },
-	LEAF_CMDS("database", "LINE", "PostgreSQL connection\n",
-		  "libpq conninfo (host=... dbname=...) or postgresql:// URI\n"),
-	LEAF_CMDS("oidc-issuer", "WORD", "OpenID Connect issuer whose tokens are accepted\n",
-		  "Issuer URL\n"),
-	LEAF_CMDS("oidc-audience", "WORD", "Audience access tokens must carry\n", "Audience\n"),
-	LEAF_CMDS("oidc-client-id", "WORD", "OIDC client id agents use for the device flow\n",
-		  "Client id\n"),
-	LEAF_CMDS("stun-listen", "WORD", "Address and port of the STUN responder\n",
-		  "ADDRESS:PORT\n"),
-	LEAF_CMDS("rate-limit requests-per-second", "(1-1000000)",
-		  "Per-caller request rate limit\nSustained requests per second\n", "Rate\n"),
-	LEAF_CMDS("rate-limit burst", "(1-1000000)",
-		  "Per-caller request rate limit\nRequests allowed in a burst\n", "Burst\n"),
-	LEAF_CMDS("tombstone-retention", "(60-31536000)",
-		  "How long deleted objects stay visible to watchers\n", "Seconds\n"),
+	NX_NB_CLI_LEAF_CMDS("listen", "WORD", "Address and port the REST API listens on\n",
+			    "ADDRESS:PORT\n"),
+	NX_NB_CLI_LEAF_CMDS("tls-cert", "WORD", "TLS certificate file (PEM)\n", "File name\n"),
+	NX_NB_CLI_LEAF_CMDS("tls-key", "WORD", "TLS private key file (PEM)\n", "File name\n"),
+	NX_NB_CLI_FLAG_CMD("insecure-http",
+			   "Serve plain HTTP (behind a TLS-terminating proxy, or for tests)\n"),
+	NX_NB_CLI_LEAF_CMDS("database", "LINE", "PostgreSQL connection\n",
+			    "libpq conninfo (host=... dbname=...) or postgresql:// URI\n"),
+	NX_NB_CLI_LEAF_CMDS("oidc-issuer", "WORD",
+			    "OpenID Connect issuer whose tokens are accepted\n", "Issuer URL\n"),
+	NX_NB_CLI_LEAF_CMDS("oidc-audience", "WORD", "Audience access tokens must carry\n",
+			    "Audience\n"),
+	NX_NB_CLI_LEAF_CMDS("oidc-client-id", "WORD",
+			    "OIDC client id agents use for the device flow\n", "Client id\n"),
+	NX_NB_CLI_LEAF_CMDS("stun-listen", "WORD", "Address and port of the STUN responder\n",
+			    "ADDRESS:PORT\n"),
+	NX_NB_CLI_LEAF_CMDS("rate-limit requests-per-second", "(1-1000000)",
+			    "Per-caller request rate limit\nSustained requests per second\n",
+			    "Rate\n"),
+	NX_NB_CLI_LEAF_CMDS("rate-limit burst", "(1-1000000)",
+			    "Per-caller request rate limit\nRequests allowed in a burst\n",
+			    "Burst\n"),
+	NX_NB_CLI_LEAF_CMDS("tombstone-retention", "(60-31536000)",
+			    "How long deleted objects stay visible to watchers\n", "Seconds\n"),
 };
 
 NX_DEFUN(controller_enter, "controller", "Nexodus service configuration\n")
 {
-	int rc;
-
-	nx_nb_cli_enqueue(vty, NX_NB_OP_CREATE, NEXSRV_XPATH, NULL);
-	rc = nx_nb_cli_apply(vty);
-	if (rc != NX_CMD_SUCCESS)
-		return rc;
-	if (nx_vty_push_xpath(vty, NEXSRV_XPATH) < 0) {
-		nx_vty_out(vty, "%% Too deeply nested\n");
-		return NX_CMD_WARNING;
-	}
-	vty->node = NEXSRV_NODE_CONTROLLER;
-	return NX_CMD_SUCCESS;
+	return nx_nb_cli_enter_node(vty, NEXSRV_XPATH, NEXSRV_NODE_CONTROLLER);
 }
 
-NX_DEFUN(no_controller, "no controller", NO_HELP "Remove the whole service configuration\n")
+NX_DEFUN(no_controller, "no controller",
+	 NX_NB_CLI_NO_HELP "Remove the whole service configuration\n")
 {
 	nx_nb_cli_enqueue(vty, NX_NB_OP_DESTROY, NEXSRV_XPATH, NULL);
 	return nx_nb_cli_apply(vty);
 }
 
 NX_DEFUN(debug_controller, "[no] debug controller <api|database|auth|watch|stun>$subsystem",
-	 NO_HELP "Debugging functions\nNexodus service\nREST API requests\nDatabase\n"
-		 "Token validation\nWatch streams\nSTUN responder\n")
+	 NX_NB_CLI_NO_HELP "Debugging functions\nNexodus service\nREST API requests\nDatabase\n"
+			   "Token validation\nWatch streams\nSTUN responder\n")
 {
 	char xpath[NX_VTY_XPATH_MAX];
 

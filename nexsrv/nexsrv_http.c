@@ -1683,8 +1683,8 @@ static int listen_open(const char *listen_addr, bool *is_v6, struct nx_err *err)
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
 	struct addrinfo *res = NULL, *ai;
-	uint16_t port;
-	bool v6;
+	uint16_t port = 0;
+	bool v6 = false;
 	int rc, fd = -1, saved = 0;
 
 	if (listen_parse(listen_addr, host, sizeof(host), &port, &v6, err) < 0)

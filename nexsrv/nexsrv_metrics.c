@@ -198,7 +198,7 @@ static struct nexsrv_metric *family_register(struct nexsrv_metrics *m, enum metr
 					     size_t n_bounds, struct nx_err *err)
 {
 	struct nexsrv_metric *f;
-	size_t n_labels;
+	size_t n_labels = 0;
 
 	if (check_family(name, type, labels, bounds, n_bounds, &n_labels, err) < 0)
 		return NULL;

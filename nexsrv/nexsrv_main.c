@@ -9,9 +9,12 @@
 #include <stdio.h>
 
 #include "nexsrv/nexsrv.h"
+#include "nexsrv/nexsrv_api_net.h"
+#include "nexsrv/nexsrv_auth.h"
 #include "nexsrv/nexsrv_db.h"
 #include "nexsrv/nexsrv_http.h"
 #include "nexsrv/nexsrv_metrics.h"
+#include "nexsrv/nexsrv_oidc.h"
 
 enum {
 	OPT_DATABASE = 256,
@@ -91,8 +94,46 @@ static int start_database(struct nexsrv *srv, struct nx_err *err)
 /* The routes, added before the server accepts its first connection. */
 static int http_setup(struct nexsrv_http *http, void *arg, struct nx_err *err)
 {
-	(void)arg;
-	return nexsrv_api_private_init(http, err);
+	struct nexsrv *srv = arg;
+	int rc = nexsrv_api_private_init(http, err);
+
+	if (rc == 0)
+		rc = nexsrv_api_users_init(http, srv, err);
+	if (rc == 0)
+		rc = nexsrv_api_orgs_init(http, srv, err);
+	if (rc == 0)
+		rc = nexsrv_api_invitations_init(http, srv, err);
+	if (rc == 0)
+		rc = nexsrv_api_misc_init(http, srv, err);
+	if (rc == 0)
+		rc = nexsrv_api_vpcs_init(http, srv, err);
+	if (rc == 0)
+		rc = nexsrv_api_secgroups_init(http, srv, err);
+	if (rc == 0)
+		rc = nexsrv_api_regkeys_init(http, srv, err);
+	if (rc == 0)
+		rc = nexsrv_api_devices_init(http, srv, err);
+	if (rc == 0)
+		nexsrv_http_set_auth_hook(http, nexsrv_auth_hook, srv);
+	return rc;
+}
+
+/* People's tokens: checked against the OIDC provider's keys, fetched on first use.  Without
+ * an issuer only registration keys and device tokens are accepted. */
+static int start_oidc(struct nexsrv *srv, struct nx_err *err)
+{
+	struct nexsrv_oidc_config oc;
+
+	if (!srv->cfg.oidc_issuer[0]) {
+		nx_info("nexsrv: no oidc-issuer configured: only registration keys and device "
+			"tokens are accepted");
+		return 0;
+	}
+	nexsrv_oidc_config_init(&oc);
+	oc.issuer = srv->cfg.oidc_issuer;
+	oc.audience = srv->cfg.oidc_audience[0] ? srv->cfg.oidc_audience : NULL;
+	srv->oidc = nexsrv_oidc_new(&oc, err);
+	return srv->oidc ? 0 : -EINVAL;
 }
 
 /* The REST API's server, last: everything it serves is in place by then.  The configuration
@@ -130,6 +171,8 @@ static int nexsrv_start(struct nx_daemon *d, struct nx_err *err)
 	if (rc == 0)
 		rc = nexsrv_stun_start(srv, err);
 	if (rc == 0)
+		rc = start_oidc(srv, err);
+	if (rc == 0)
 		rc = start_http(srv, err);
 	if (rc == 0 && srv->db) /* /private/ready follows the database */
 		nexsrv_http_set_ready_check(srv->http, nexsrv_db_ready_check, srv->db);
@@ -142,6 +185,8 @@ static void nexsrv_stop(struct nx_daemon *d)
 
 	nexsrv_http_stop(srv->http);
 	srv->http = NULL;
+	nexsrv_oidc_free(srv->oidc);
+	srv->oidc = NULL;
 	nexsrv_metrics_free(srv->metrics);
 	srv->metrics = NULL;
 	nexsrv_stun_stop(srv);

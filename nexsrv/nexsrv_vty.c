@@ -103,5 +103,7 @@ int nexsrv_vty_init(struct nexsrv *srv, struct nx_err *err)
 		rc = nx_cmd_install(tree, cmds[i].node, cmds[i].cmd, err);
 	for (size_t i = 0; rc == 0 && i < sizeof(controller_cmds) / sizeof(controller_cmds[0]); i++)
 		rc = nx_cmd_install(tree, NEXSRV_NODE_CONTROLLER, &controller_cmds[i], err);
+	if (rc == 0)
+		rc = nexsrv_vty_admin_init(srv, err);
 	return rc;
 }

@@ -1,0 +1,1027 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Devices: the agents of a VPC, with their keys, endpoints, tunnel addresses and advertised
+ * prefixes, and the metadata they publish to their peers.
+ *
+ *   GET    /api/devices                       a user's own devices; a device or registration
+ *                                             key: the devices of its VPC
+ *   POST   /api/devices                       enrolment (models.AddDevice) -> 201 models.Device
+ *                                             with bearer_token "DT:..." (only here)
+ *   GET    /api/devices/{id}
+ *   PATCH  /api/devices/{id}                  models.UpdateDevice
+ *   DELETE /api/devices/{id}                  200 with the device as it was
+ *   GET    /api/devices/{id}/metadata         ?gt_revision, prefix, key
+ *   DELETE /api/devices/{id}/metadata         all of it; 204
+ *   GET    /api/devices/{id}/metadata/{key}
+ *   PUT    /api/devices/{id}/metadata/{key}   the body is the value -> 200 models.DeviceMetadata
+ *   DELETE /api/devices/{id}/metadata/{key}   204
+ *
+ * Enrolment is one transaction: the registration key is claimed first (a single-use key
+ * with UPDATE ... WHERE used_at IS NULL, so of many concurrent enrolments exactly one
+ * finds it unused: the row lock makes the others wait and then see it spent), then the VPC
+ * row is locked (enrolments and advertised-prefix changes of one VPC take turns, which
+ * keeps the "no route over a tunnel address" rule exact), then the addresses are allocated
+ * (nexsrv_ipam.h), the device inserted, the addresses handed to it, and the key marked
+ * with the device it made.  Any failure rolls all of it back.
+ *
+ * Who may do what: users who reach the VPC enrol devices into it and read its devices; the
+ * device's owner and the organization's owners change and delete it.  A registration key
+ * enrols into its own VPC only.  A device token reads its VPC and changes only its own
+ * device (not its security group), and its own metadata.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/jsonutil.h"
+#include "lib/strutil.h"
+#include "nexsrv/nexsrv.h"
+#include "nexsrv/nexsrv_api_net.h"
+#include "nexsrv/nexsrv_http.h"
+#include "nexsrv/nexsrv_ipam.h"
+#include "nexsrv/nexsrv_token.h"
+
+static const struct nexsrv_list_field device_fields[] = {
+	{ "id", "d.id" },
+	{ "owner_id", "d.owner_id" },
+	{ "vpc_id", "d.vpc_id" },
+	{ "public_key", "d.public_key" },
+	{ "hostname", "d.hostname" },
+	{ "os", "d.os" },
+	{ "relay", "d.relay" },
+	{ "symmetric_nat", "d.symmetric_nat" },
+	{ "security_group_id", "d.security_group_id" },
+	{ "online", "d.online" },
+	{ "revision", "d.revision" },
+	{ NULL, NULL },
+};
+
+const struct nexsrv_api_list nexsrv_device_list = {
+	.json = NEXSRV_DEVICE_JSON,
+	.from = "devices d",
+	.fields = device_fields,
+	.default_order = "d.created_at",
+	.tiebreak = "d.id",
+};
+
+static const struct nexsrv_list_field metadata_fields[] = {
+	{ "device_id", "m.device_id" },
+	{ "key", "m.key" },
+	{ "revision", "m.revision" },
+	{ NULL, NULL },
+};
+
+const struct nexsrv_api_list nexsrv_metadata_list = {
+	.json = NEXSRV_METADATA_JSON,
+	.from = "device_metadata m",
+	.fields = metadata_fields,
+	.default_order = "m.device_id, m.key",
+	.tiebreak = "m.device_id, m.key",
+};
+
+#define METADATA_MAX_PREFIXES 16
+
+static int devices_list(struct nexsrv_req *req, void *arg)
+{
+	struct nexsrv *srv = arg;
+	const struct nexsrv_caller *c = nexsrv_api_caller(req);
+	struct nexsrv_sql where;
+	PGconn *conn;
+	int rc;
+
+	if (!c)
+		return 0;
+	conn = nexsrv_api_db_acquire(req, srv);
+	if (!conn)
+		return 0;
+	nexsrv_sql_init(&where);
+	nexsrv_sql_scope_vpc(&where, c, "d.vpc_id");
+	if (c->kind == NEXSRV_CALLER_USER) { /* as the original: one's own devices */
+		nexsrv_sql_add(&where, " AND d.owner_id = ");
+		nexsrv_sql_param(&where, c->user_id);
+	}
+	rc = nexsrv_api_list(req, conn, &nexsrv_device_list, &where);
+	nexsrv_db_release(srv->db, conn);
+	return rc;
+}
+
+static int devices_get(struct nexsrv_req *req, void *arg)
+{
+	struct nexsrv *srv = arg;
+	const struct nexsrv_caller *c = nexsrv_api_caller(req);
+	char id[NEXSRV_INPUT_UUID_LEN];
+	struct json_object *obj = NULL;
+	struct nx_err err = { "" };
+	struct nexsrv_sql q;
+	PGresult *res = NULL;
+	PGconn *conn;
+	int rc;
+
+	if (!c || nexsrv_api_path_uuid(req, "id", id) < 0)
+		return 0;
+	conn = nexsrv_api_db_acquire(req, srv);
+	if (!conn)
+		return 0;
+	nexsrv_sql_init(&q);
+	nexsrv_sql_add(&q, "SELECT " NEXSRV_DEVICE_JSON " FROM devices d WHERE d.id = ");
+	nexsrv_sql_param(&q, id);
+	nexsrv_sql_add(&q, " AND ");
+	nexsrv_sql_scope_vpc(&q, c, "d.vpc_id");
+	rc = nexsrv_sql_exec(conn, &q, &res, &err);
+	if (rc == 1)
+		rc = nexsrv_api_row_json(res, 0, &obj, &err);
+	if (rc == 0)
+		rc = nexsrv_reply_not_found(req, "device");
+	else if (rc < 0)
+		rc = nexsrv_api_db_failed(req, rc, &err);
+	else
+		rc = nexsrv_reply_json(req, 200, obj);
+	PQclear(res);
+	nexsrv_sql_fini(&q);
+	nexsrv_db_release(srv->db, conn);
+	return rc;
+}
+
+/* --- enrolment ----------------------------------------------------------------------------- */
+
+struct device_create {
+	struct nexsrv_api_reply reply;
+	const struct nexsrv_caller *caller;
+	struct nexsrv_device_input *in;
+	char vpc_id[NEXSRV_INPUT_UUID_LEN];
+	char *endpoints;	  /* JSON text */
+	struct nx_sbuf advertise; /* PostgreSQL array literal */
+	char token[NEXSRV_TOKEN_BUFSIZE];
+	char hash[NEXSRV_DB_BYTEA_PARAM_SIZE(NEXSRV_TOKEN_HASH_LEN)];
+};
+
+/* Claims the registration key the caller presents: the security group it assigns into sg
+ * (""), 1 when usable, or a rejection. */
+static int claim_reg_key(PGconn *conn, struct device_create *t, char *sg, struct nx_err *err)
+{
+	const struct nexsrv_caller *c = t->caller;
+	const char *params[] = { c->reg_key_id };
+	PGresult *res = NULL;
+	int rc;
+
+	sg[0] = '\0';
+	if (c->single_use)
+		rc = nexsrv_db_exec(
+			conn,
+			"UPDATE reg_keys SET used_at = now() WHERE id = $1 AND "
+			"used_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
+			"RETURNING security_group_id",
+			1, params, &res, err);
+	else /* KEY SHARE: the key cannot be deleted under the enrolment */
+		rc = nexsrv_db_exec(conn,
+				    "SELECT security_group_id FROM reg_keys WHERE id = $1 AND "
+				    "(expires_at IS NULL OR expires_at > now()) FOR KEY SHARE",
+				    1, params, &res, err);
+	if (rc == 1 && nexsrv_db_text(res, 0, 0))
+		nx_strlcpy(sg, nexsrv_db_text(res, 0, 0), NEXSRV_INPUT_UUID_LEN);
+	PQclear(res);
+	if (rc != 0)
+		return rc;
+	/* Why not: spent, expired or gone. */
+	rc = nexsrv_db_exec(conn,
+			    "SELECT 1 FROM reg_keys WHERE id = $1 AND used_at IS NOT NULL AND "
+			    "(expires_at IS NULL OR expires_at > now())",
+			    1, params, NULL, err);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return nexsrv_api_reply_error(&t->reply, 400, "single use reg key exhausted");
+	return nexsrv_api_reply_error(&t->reply, 401, "invalid reg key");
+}
+
+/* 409 when one of the prefixes the device is to advertise holds another device's tunnel
+ * address (exclude: the device itself, or NULL). */
+static int check_advertise(PGconn *conn, struct nexsrv_api_reply *r, const char *vpc,
+			   const char *advertise, const char *exclude, struct nx_err *err)
+{
+	const char *params[] = { vpc, advertise, exclude };
+	PGresult *res = NULL;
+	char holder[NEXSRV_INPUT_UUID_LEN] = "", addr[NX_ADDR_STRLEN] = "";
+	int rc;
+
+	rc = nexsrv_db_exec(conn,
+			    "SELECT device_id, host(address) FROM ipam_allocations WHERE vpc_id = "
+			    "$1 AND address <<= ANY ($2::cidr[]) AND device_id IS DISTINCT FROM "
+			    "$3::uuid ORDER BY address LIMIT 1",
+			    3, params, &res, err);
+	if (rc == 1) {
+		if (nexsrv_db_text(res, 0, 0))
+			nx_strlcpy(holder, nexsrv_db_text(res, 0, 0), sizeof(holder));
+		nx_strlcpy(addr, nexsrv_db_text(res, 0, 1), sizeof(addr));
+	}
+	PQclear(res);
+	if (rc == 1) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg),
+			 "advertise_cidrs covers %s, the tunnel address of another device", addr);
+		return nexsrv_api_reply_conflict(r, msg, holder, "advertise_cidrs");
+	}
+	return rc;
+}
+
+/* The security group a new device gets: 0 with sg set (maybe ""), or a rejection. */
+static int choose_secgroup(PGconn *conn, struct device_create *t, const char *key_sg, char *sg,
+			   struct nx_err *err)
+{
+	const char *params[2] = { NULL, t->vpc_id };
+	int rc;
+
+	if (key_sg[0]) {
+		nx_strlcpy(sg, key_sg, NEXSRV_INPUT_UUID_LEN);
+		return 0;
+	}
+	if ((t->in->present & NEXSRV_DEV_SECURITY_GROUP) && t->in->security_group_id[0]) {
+		params[0] = t->in->security_group_id;
+		rc = nexsrv_db_exec(conn,
+				    "SELECT 1 FROM security_groups WHERE id = $1 AND vpc_id = $2",
+				    2, params, NULL, err);
+		if (rc == 0)
+			return nexsrv_api_reply_not_found(&t->reply, "security group");
+		if (rc < 0)
+			return rc;
+		nx_strlcpy(sg, t->in->security_group_id, NEXSRV_INPUT_UUID_LEN);
+		return 0;
+	}
+	/* The VPC's default group, when it has one. */
+	params[0] = t->vpc_id;
+	rc = nexsrv_db_exec(conn, "SELECT 1 FROM security_groups WHERE id = $1 AND vpc_id = $2", 2,
+			    params, NULL, err);
+	if (rc < 0)
+		return rc;
+	nx_strlcpy(sg, rc == 1 ? t->vpc_id : "", NEXSRV_INPUT_UUID_LEN);
+	return 0;
+}
+
+/* The IPAM outcome as a reply (rc from nexsrv_ipam_allocate). */
+static int ipam_failed(struct nexsrv_api_reply *r, int rc, const char *holder,
+		       const struct nx_err *why)
+{
+	switch (rc) {
+	case -EADDRNOTAVAIL:
+		return nexsrv_api_reply_validation(r, 400, NEXSRV_ERR_FIELD_INVALID,
+						   "ipv4_tunnel_ips", why->msg);
+	case -EEXIST:
+		return nexsrv_api_reply_conflict(r, why->msg, holder, "ipv4_tunnel_ips");
+	case -ENOSPC:
+		return nexsrv_api_reply_error(r, 409, "%s", why->msg);
+	default:
+		return rc;
+	}
+}
+
+/* [{"address": "...", "cidr": "..."}] */
+static char *tunnel_ips_json(const struct nx_addr *a, const struct nx_prefix *pool)
+{
+	char addr[NX_ADDR_STRLEN], cidr[NX_PREFIX_STRLEN];
+	struct json_object *list = json_object_new_array(), *o = json_object_new_object();
+	char *text = NULL;
+
+	if (list && o && json_object_array_add(list, o) == 0) {
+		o = NULL;
+		nx_json_object_add_string(json_object_array_get_idx(list, 0), "address",
+					  nx_addr_format(a, addr, sizeof(addr)));
+		nx_json_object_add_string(json_object_array_get_idx(list, 0), "cidr",
+					  nx_prefix_format(pool, cidr, sizeof(cidr)));
+		text = nx_json_to_string(list, NX_JSON_PLAIN);
+	}
+	json_object_put(o);
+	json_object_put(list);
+	return text;
+}
+
+static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
+{
+	struct device_create *t = arg;
+	const struct nexsrv_caller *c = t->caller;
+	char key_sg[NEXSRV_INPUT_UUID_LEN] = "", sg[NEXSRV_INPUT_UUID_LEN],
+	     org[NEXSRV_INPUT_UUID_LEN];
+	char dev[NEXSRV_INPUT_UUID_LEN], holder[NEXSRV_INPUT_UUID_LEN];
+	struct nexsrv_ipam_avoid *avoid = NULL;
+	struct nx_prefix pool4, pool6;
+	struct nx_addr addrs[2];
+	char *ip4 = NULL, *ip6 = NULL;
+	struct json_object *obj = NULL;
+	struct nexsrv_sql q;
+	PGresult *res = NULL;
+	size_t n_avoid = 0;
+	int rc;
+
+	nexsrv_api_reply_reset(&t->reply);
+	nexsrv_sql_init(&q);
+
+	if (c->kind == NEXSRV_CALLER_REG_KEY) {
+		rc = claim_reg_key(conn, t, key_sg, err);
+		if (rc < 0)
+			goto out;
+	}
+
+	/* The VPC, within reach, locked against other enrolments until commit. */
+	nexsrv_sql_add(&q, "SELECT v.organization_id, v.ipv4_cidr::text, v.ipv6_cidr::text "
+			   "FROM vpcs v WHERE v.id = ");
+	nexsrv_sql_param(&q, t->vpc_id);
+	nexsrv_sql_add(&q, " AND ");
+	nexsrv_sql_scope_vpc(&q, c, "v.id");
+	nexsrv_sql_add(&q, " FOR NO KEY UPDATE OF v");
+	rc = nexsrv_sql_exec(conn, &q, &res, err);
+	if (rc == 0)
+		rc = nexsrv_api_reply_not_found(&t->reply, "vpc");
+	if (rc < 0)
+		goto out;
+	nx_strlcpy(org, nexsrv_db_text(res, 0, 0), sizeof(org));
+	if (nx_prefix_parse(nexsrv_db_text(res, 0, 1), &pool4, 0, err) < 0 ||
+	    nx_prefix_parse(nexsrv_db_text(res, 0, 2), &pool6, 0, err) < 0) {
+		rc = -EIO;
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+
+	/* One device per public key in a VPC. */
+	{
+		const char *params[] = { t->vpc_id, t->in->public_key };
+
+		rc = nexsrv_db_exec(conn,
+				    "SELECT id FROM devices WHERE vpc_id = $1 AND public_key = $2",
+				    2, params, &res, err);
+		if (rc < 0)
+			goto out;
+		if (rc == 1) {
+			rc = nexsrv_api_reply_conflict(&t->reply, "resource already exists",
+						       nexsrv_db_text(res, 0, 0), "public_key");
+			goto out;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+
+	rc = choose_secgroup(conn, t, key_sg, sg, err);
+	if (rc < 0)
+		goto out;
+	if (t->in->n_advertise) {
+		rc = check_advertise(conn, &t->reply, t->vpc_id, nx_sbuf_str(&t->advertise), NULL,
+				     err);
+		if (rc < 0)
+			goto out;
+	}
+
+	/* Addresses: never one another device (or this one) advertises a route over. */
+	rc = nexsrv_ipam_advertised(conn, t->vpc_id, NULL, &avoid, &n_avoid, err);
+	if (rc < 0)
+		goto out;
+	for (int fam = 0; fam < 2; fam++) {
+		struct nexsrv_ipam_request ir = {
+			.vpc_id = t->vpc_id,
+			.pool = fam == 0 ? pool4 : pool6,
+			.requested = fam == 0 && (t->in->present & NEXSRV_DEV_IPV4_REQUEST)
+					     ? &t->in->ipv4_request
+					     : NULL,
+			.avoid = avoid,
+			.n_avoid = n_avoid,
+			.avoid_extra = t->in->advertise,
+			.n_avoid_extra = t->in->n_advertise,
+		};
+
+		rc = nexsrv_ipam_allocate(conn, &ir, &addrs[fam], holder, sizeof(holder), err);
+		if (rc < 0) {
+			rc = ipam_failed(&t->reply, rc, holder, err);
+			goto out;
+		}
+	}
+	ip4 = tunnel_ips_json(&addrs[0], &pool4);
+	ip6 = tunnel_ips_json(&addrs[1], &pool6);
+	if (!ip4 || !ip6) {
+		rc = nx_err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+
+	nexsrv_sql_fini(&q);
+	nexsrv_sql_init(&q);
+	nexsrv_sql_add(&q, "INSERT INTO devices AS d (vpc_id, organization_id, owner_id, "
+			   "public_key, hostname, os, endpoints, ipv4_tunnel_ips, ipv6_tunnel_ips, "
+			   "advertise_cidrs, relay, symmetric_nat, security_group_id, "
+			   "bearer_token_hash, reg_key_id) VALUES (");
+	nexsrv_sql_param(&q, t->vpc_id);
+	nexsrv_sql_add(&q, ", ");
+	nexsrv_sql_param(&q, org);
+	nexsrv_sql_add(&q, ", ");
+	nexsrv_sql_param(&q, c->user_id);
+	nexsrv_sql_add(&q, ", ");
+	nexsrv_sql_param(&q, t->in->public_key);
+	nexsrv_sql_add(&q, ", ");
+	nexsrv_sql_param(&q, t->in->hostname);
+	nexsrv_sql_add(&q, ", ");
+	nexsrv_sql_param(&q, t->in->os);
+	nexsrv_sql_add(&q, ", ");
+	nexsrv_sql_param(&q, t->endpoints);
+	nexsrv_sql_add(&q, "::jsonb, ");
+	nexsrv_sql_param(&q, ip4);
+	nexsrv_sql_add(&q, "::jsonb, ");
+	nexsrv_sql_param(&q, ip6);
+	nexsrv_sql_add(&q, "::jsonb, ");
+	nexsrv_sql_param(&q, nx_sbuf_str(&t->advertise));
+	nexsrv_sql_add(&q, "::cidr[], ");
+	nexsrv_sql_param(&q, t->in->relay ? "true" : "false");
+	nexsrv_sql_add(&q, ", ");
+	nexsrv_sql_param(&q, t->in->symmetric_nat ? "true" : "false");
+	nexsrv_sql_add(&q, ", ");
+	nexsrv_sql_param(&q, sg[0] ? sg : NULL);
+	nexsrv_sql_add(&q, "::uuid, ");
+	nexsrv_sql_param(&q, t->hash);
+	nexsrv_sql_add(&q, "::bytea, ");
+	nexsrv_sql_param(&q, c->kind == NEXSRV_CALLER_REG_KEY ? c->reg_key_id : NULL);
+	nexsrv_sql_add(&q, "::uuid) RETURNING " NEXSRV_DEVICE_JSON ", d.id");
+	rc = nexsrv_sql_exec(conn, &q, &res, err);
+	if (rc != 1) {
+		rc = rc < 0 ? rc : nx_err_set(err, EIO, "INSERT returned no row");
+		goto out;
+	}
+	nx_strlcpy(dev, nexsrv_db_text(res, 0, 1), sizeof(dev));
+	rc = nexsrv_api_row_json(res, 0, &obj, err);
+	if (rc < 0)
+		goto out;
+	rc = nexsrv_ipam_assign(conn, t->vpc_id, addrs, 2, dev, err);
+	if (rc < 0)
+		goto out;
+	if (c->kind == NEXSRV_CALLER_REG_KEY && c->single_use) {
+		const char *params[] = { c->reg_key_id, dev };
+
+		rc = nexsrv_db_exec(conn, "UPDATE reg_keys SET device_id = $2 WHERE id = $1", 2,
+				    params, NULL, err);
+		if (rc < 0)
+			goto out;
+	}
+	/* The device token, this once, to the caller that enrolled the device. */
+	nx_json_object_add_string(obj, "bearer_token", t->token);
+	rc = nexsrv_api_reply_set(&t->reply, 201, obj);
+	obj = NULL;
+out:
+	json_object_put(obj);
+	free(avoid);
+	free(ip4);
+	free(ip6);
+	PQclear(res);
+	nexsrv_sql_fini(&q);
+	return rc;
+}
+
+static int devices_create(struct nexsrv_req *req, void *arg)
+{
+	struct device_create *t = calloc(1, sizeof(*t));
+	struct nexsrv_input_error e = { "", { "" } };
+	uint8_t hash[NEXSRV_TOKEN_HASH_LEN];
+	struct json_object *body, *eps = NULL;
+	const struct nexsrv_caller *c;
+	int rc = 0;
+
+	if (!t)
+		return -ENOMEM;
+	nx_sbuf_init(&t->advertise, NULL, 0);
+	t->in = calloc(1, sizeof(*t->in));
+	if (!t->in) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	c = t->caller = nexsrv_api_caller(req);
+	if (!c)
+		goto out;
+	if (c->kind == NEXSRV_CALLER_DEVICE) {
+		rc = nexsrv_api_forbid(req, "a device token cannot create devices");
+		goto out;
+	}
+	if (nexsrv_api_body_object(req, &body) < 0)
+		goto out;
+	rc = nexsrv_device_input_parse(body, NEXSRV_DEVICE_CREATE, t->in, &e);
+	if (rc < 0) {
+		nexsrv_api_reply_input(&t->reply, 400, rc, &e);
+		rc = nexsrv_api_send(req, &t->reply);
+		goto out;
+	}
+	/* The VPC: as given, else the key's, else the user's default one (id = user id). */
+	if (c->kind == NEXSRV_CALLER_REG_KEY) {
+		if ((t->in->present & NEXSRV_DEV_VPC_ID) && strcmp(t->in->vpc_id, c->vpc_id) != 0) {
+			rc = nexsrv_reply_validation(req, NEXSRV_ERR_FIELD_INVALID, "vpc_id",
+						     "does not match the reg key vpc_id");
+			goto out;
+		}
+		nx_strlcpy(t->vpc_id, c->vpc_id, sizeof(t->vpc_id));
+	} else {
+		nx_strlcpy(t->vpc_id,
+			   (t->in->present & NEXSRV_DEV_VPC_ID) ? t->in->vpc_id : c->user_id,
+			   sizeof(t->vpc_id));
+	}
+	eps = nexsrv_device_endpoints_json(t->in);
+	t->endpoints = eps ? nx_json_to_string(eps, NX_JSON_PLAIN) : NULL;
+	if (!t->endpoints || nexsrv_device_advertise_literal(t->in, &t->advertise) < 0 ||
+	    nexsrv_token_new(NEXSRV_TOKEN_DEVICE, t->token, sizeof(t->token), hash) < 0 ||
+	    nexsrv_db_bytea_param(hash, sizeof(hash), t->hash, sizeof(t->hash)) < 0) {
+		rc = nexsrv_reply_error(req, 500, "out of memory");
+		goto out;
+	}
+	rc = nexsrv_api_txn(req, arg, device_create_txn, t, &t->reply);
+out:
+	json_object_put(eps);
+	nx_memzero_explicit(t->token, sizeof(t->token));
+	nexsrv_api_reply_reset(&t->reply);
+	nx_sbuf_fini(&t->advertise);
+	free(t->endpoints);
+	free(t->in);
+	free(t);
+	return rc;
+}
+
+/* --- changes to one device ----------------------------------------------------------------- */
+
+struct device_target {
+	char id[NEXSRV_INPUT_UUID_LEN];
+	char vpc[NEXSRV_INPUT_UUID_LEN];
+	char org[NEXSRV_INPUT_UUID_LEN];
+	char owner[NEXSRV_INPUT_UUID_LEN];
+};
+
+/*
+ * Locks device d->id for a change by c: 1 when found and c may change it, else a rejection
+ * in r (404 out of reach, 403 not allowed) or an error.  A device token may change only its
+ * own device, a registration key none.
+ */
+static int device_lock(PGconn *conn, const struct nexsrv_caller *c, struct device_target *d,
+		       struct nexsrv_api_reply *r, struct nx_err *err)
+{
+	struct nexsrv_sql q;
+	PGresult *res = NULL;
+	bool may = false;
+	int rc;
+
+	nexsrv_sql_init(&q);
+	nexsrv_sql_add(&q, "SELECT d.vpc_id, d.organization_id, d.owner_id FROM devices d "
+			   "WHERE d.id = ");
+	nexsrv_sql_param(&q, d->id);
+	nexsrv_sql_add(&q, " AND ");
+	nexsrv_sql_scope_vpc(&q, c, "d.vpc_id");
+	if (c->kind == NEXSRV_CALLER_DEVICE) {
+		nexsrv_sql_add(&q, " AND d.id = ");
+		nexsrv_sql_param(&q, c->device_id);
+	}
+	nexsrv_sql_add(&q, " FOR UPDATE OF d");
+	rc = nexsrv_sql_exec(conn, &q, &res, err);
+	if (rc == 1) {
+		nx_strlcpy(d->vpc, nexsrv_db_text(res, 0, 0), sizeof(d->vpc));
+		nx_strlcpy(d->org, nexsrv_db_text(res, 0, 1), sizeof(d->org));
+		nx_strlcpy(d->owner, nexsrv_db_text(res, 0, 2), sizeof(d->owner));
+	}
+	PQclear(res);
+	nexsrv_sql_fini(&q);
+	if (rc == 0)
+		return nexsrv_api_reply_not_found(r, "device");
+	if (rc < 0)
+		return rc;
+	switch (c->kind) {
+	case NEXSRV_CALLER_DEVICE:
+		return 1;
+	case NEXSRV_CALLER_USER:
+		rc = nexsrv_api_may_modify(conn, c, d->org, d->owner, &may, err);
+		if (rc < 0)
+			return rc;
+		if (may)
+			return 1;
+		return nexsrv_api_reply_not_allowed(
+			r, 403, "only the device's owner or an owner of the organization");
+	default:
+		return nexsrv_api_reply_not_allowed(r, 403, "a registration key changes no device");
+	}
+}
+
+struct device_change {
+	struct nexsrv_api_reply reply;
+	const struct nexsrv_caller *caller;
+	struct device_target d;
+	bool delete;
+	struct nexsrv_device_input *in; /* PATCH */
+	char *endpoints;
+	struct nx_sbuf advertise;
+};
+
+static void set_column(struct nexsrv_sql *q, bool *first, const char *column, const char *value,
+		       const char *cast)
+{
+	nexsrv_sql_add(q, "%s%s = ", *first ? "" : ", ", column);
+	*first = false;
+	if (value) {
+		nexsrv_sql_param(q, value);
+		nexsrv_sql_add(q, "%s", cast);
+	} else {
+		nexsrv_sql_add(q, "NULL");
+	}
+}
+
+/* The UPDATE of a PATCH into q, after the checks it needs (a rejection or an error). */
+static int device_update(PGconn *conn, struct device_change *t, struct nexsrv_sql *q,
+			 struct nx_err *err)
+{
+	const struct nexsrv_device_input *in = t->in;
+	bool first = true;
+	int rc;
+
+	if ((in->present & NEXSRV_DEV_VPC_ID) && strcmp(in->vpc_id, t->d.vpc) != 0)
+		return nexsrv_api_reply_validation(
+			&t->reply, 400, NEXSRV_ERR_FIELD_INVALID, "vpc_id",
+			"moving a device to another VPC is not supported");
+	if (in->present & NEXSRV_DEV_SECURITY_GROUP) {
+		const char *params[] = { in->security_group_id, t->d.vpc };
+
+		if (t->caller->kind == NEXSRV_CALLER_DEVICE)
+			return nexsrv_api_reply_not_allowed(
+				&t->reply, 403, "a device cannot change its own security group");
+		if (in->security_group_id[0]) {
+			rc = nexsrv_db_exec(conn,
+					    "SELECT 1 FROM security_groups WHERE id = $1 AND "
+					    "vpc_id = $2",
+					    2, params, NULL, err);
+			if (rc == 0)
+				return nexsrv_api_reply_not_found(&t->reply, "security group");
+			if (rc < 0)
+				return rc;
+		}
+	}
+	if ((in->present & NEXSRV_DEV_ADVERTISE) && in->n_advertise) {
+		const char *params[] = { t->d.vpc };
+
+		/* Take turns with enrolments in this VPC (see the top of the file). */
+		rc = nexsrv_db_exec(conn, "SELECT 1 FROM vpcs WHERE id = $1 FOR NO KEY UPDATE", 1,
+				    params, NULL, err);
+		if (rc >= 0)
+			rc = check_advertise(conn, &t->reply, t->d.vpc, nx_sbuf_str(&t->advertise),
+					     t->d.id, err);
+		if (rc < 0)
+			return rc;
+	}
+
+	nexsrv_sql_add(q, "UPDATE devices d SET ");
+	if (in->present & NEXSRV_DEV_HOSTNAME)
+		set_column(q, &first, "hostname", in->hostname, "");
+	if (in->present & NEXSRV_DEV_ENDPOINTS)
+		set_column(q, &first, "endpoints", t->endpoints, "::jsonb");
+	if (in->present & NEXSRV_DEV_ADVERTISE)
+		set_column(q, &first, "advertise_cidrs", nx_sbuf_str(&t->advertise), "::cidr[]");
+	if (in->present & NEXSRV_DEV_RELAY)
+		set_column(q, &first, "relay", in->relay ? "true" : "false", "");
+	if (in->present & NEXSRV_DEV_SYMMETRIC_NAT)
+		set_column(q, &first, "symmetric_nat", in->symmetric_nat ? "true" : "false", "");
+	if (in->present & NEXSRV_DEV_SECURITY_GROUP)
+		set_column(q, &first, "security_group_id",
+			   in->security_group_id[0] ? in->security_group_id : NULL, "::uuid");
+	if (first) /* nothing to change: a no-op, which the triggers see as such */
+		nexsrv_sql_add(q, "hostname = d.hostname");
+	nexsrv_sql_add(q, " WHERE d.id = ");
+	nexsrv_sql_param(q, t->d.id);
+	return 0;
+}
+
+static int device_change_txn(PGconn *conn, void *arg, struct nx_err *err)
+{
+	struct device_change *t = arg;
+	struct json_object *obj = NULL;
+	struct nexsrv_sql q;
+	PGresult *res = NULL;
+	int rc;
+
+	nexsrv_api_reply_reset(&t->reply);
+	nexsrv_sql_init(&q);
+	rc = device_lock(conn, t->caller, &t->d, &t->reply, err);
+	if (rc < 0)
+		goto out;
+	if (t->delete) {
+		if (t->caller->kind != NEXSRV_CALLER_USER) {
+			rc = nexsrv_api_reply_not_allowed(&t->reply, 403,
+							  "only users delete devices");
+			goto out;
+		}
+		/* Its addresses, metadata and reg key link go with it (foreign keys). */
+		nexsrv_sql_add(&q, "DELETE FROM devices d WHERE d.id = ");
+		nexsrv_sql_param(&q, t->d.id);
+	} else {
+		rc = device_update(conn, t, &q, err);
+		if (rc < 0)
+			goto out;
+	}
+	nexsrv_sql_add(&q, " RETURNING " NEXSRV_DEVICE_JSON);
+	rc = nexsrv_sql_exec(conn, &q, &res, err);
+	if (rc == 1)
+		rc = nexsrv_api_row_json(res, 0, &obj, err);
+	else if (rc >= 0)
+		rc = nx_err_set(err, EIO, "device %s vanished", t->d.id);
+	if (rc < 0)
+		goto out;
+	rc = nexsrv_api_reply_set(&t->reply, 200, obj);
+	obj = NULL;
+out:
+	json_object_put(obj);
+	PQclear(res);
+	nexsrv_sql_fini(&q);
+	return rc;
+}
+
+static int device_change(struct nexsrv_req *req, struct nexsrv *srv, bool delete)
+{
+	struct device_change *t = calloc(1, sizeof(*t));
+	struct nexsrv_input_error e = { "", { "" } };
+	struct json_object *body, *eps = NULL;
+	int rc = 0;
+
+	if (!t)
+		return -ENOMEM;
+	t->delete = delete;
+	nx_sbuf_init(&t->advertise, NULL, 0);
+	t->caller = nexsrv_api_caller(req);
+	if (!t->caller || nexsrv_api_path_uuid(req, "id", t->d.id) < 0)
+		goto out;
+	if (!delete) {
+		t->in = calloc(1, sizeof(*t->in));
+		if (!t->in) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (nexsrv_api_body_object(req, &body) < 0)
+			goto out;
+		rc = nexsrv_device_input_parse(body, NEXSRV_DEVICE_UPDATE, t->in, &e);
+		if (rc < 0) {
+			nexsrv_api_reply_input(&t->reply, 400, rc, &e);
+			rc = nexsrv_api_send(req, &t->reply);
+			goto out;
+		}
+		eps = nexsrv_device_endpoints_json(t->in);
+		t->endpoints = eps ? nx_json_to_string(eps, NX_JSON_PLAIN) : NULL;
+		if (!t->endpoints || nexsrv_device_advertise_literal(t->in, &t->advertise) < 0) {
+			rc = nexsrv_reply_error(req, 500, "out of memory");
+			goto out;
+		}
+	}
+	rc = nexsrv_api_txn(req, srv, device_change_txn, t, &t->reply);
+out:
+	json_object_put(eps);
+	nexsrv_api_reply_reset(&t->reply);
+	nx_sbuf_fini(&t->advertise);
+	free(t->endpoints);
+	free(t->in);
+	free(t);
+	return rc;
+}
+
+static int devices_patch(struct nexsrv_req *req, void *arg)
+{
+	return device_change(req, arg, false);
+}
+
+static int devices_delete(struct nexsrv_req *req, void *arg)
+{
+	return device_change(req, arg, true);
+}
+
+/* --- metadata ------------------------------------------------------------------------------ */
+
+int nexsrv_api_metadata_list(struct nexsrv_req *req, PGconn *conn, const char *column,
+			     const char *id)
+{
+	struct nexsrv_api_list list = nexsrv_metadata_list;
+	char *fields[METADATA_MAX_PREFIXES], *copy = NULL, rev[24];
+	const char *prefix = nexsrv_req_query(req, "prefix");
+	const char *key = nexsrv_req_query(req, "key");
+	struct nexsrv_sql where;
+	int64_t gt = 0;
+	int rc, has_gt, n = 0;
+
+	has_gt = nexsrv_api_gt_revision(req, &gt);
+	if (has_gt < 0)
+		return 0;
+	if (prefix && prefix[0]) {
+		n = nx_str_split(prefix, ',', fields, METADATA_MAX_PREFIXES, &copy);
+		if (n < 0)
+			return nexsrv_reply_validation(req, NEXSRV_ERR_FIELD_INVALID, "prefix",
+						       "at most 16 prefixes");
+	}
+	nexsrv_sql_init(&where);
+	nexsrv_sql_add(&where, "%s = ", column);
+	nexsrv_sql_param(&where, id);
+	if (has_gt) {
+		snprintf(rev, sizeof(rev), "%" PRId64, gt);
+		nexsrv_sql_add(&where, " AND m.revision > ");
+		nexsrv_sql_param(&where, rev);
+		list.default_order = "m.revision";
+	}
+	if (key) {
+		nexsrv_sql_add(&where, " AND m.key = ");
+		nexsrv_sql_param(&where, key);
+	}
+	if (n > 0) {
+		nexsrv_sql_add(&where, " AND (");
+		for (int i = 0; i < n; i++) {
+			nexsrv_sql_add(&where, "%sstarts_with(m.key, ", i ? " OR " : "");
+			nexsrv_sql_param(&where, fields[i]);
+			nexsrv_sql_add(&where, ")");
+		}
+		nexsrv_sql_add(&where, ")");
+	}
+	rc = nexsrv_api_list(req, conn, &list, &where);
+	free(copy);
+	return rc;
+}
+
+enum metadata_op {
+	MD_LIST,
+	MD_GET,
+	MD_PUT,
+	MD_DELETE_KEY,
+	MD_DELETE_ALL,
+};
+
+struct metadata_change {
+	struct nexsrv_api_reply reply;
+	const struct nexsrv_caller *caller;
+	struct device_target d;
+	enum metadata_op op;
+	const char *key;
+	char *value; /* PUT: JSON text */
+};
+
+static int metadata_change_txn(PGconn *conn, void *arg, struct nx_err *err)
+{
+	struct metadata_change *t = arg;
+	const char *params[] = { t->d.id, t->key, t->value };
+	struct json_object *obj = NULL;
+	PGresult *res = NULL;
+	int rc;
+
+	nexsrv_api_reply_reset(&t->reply);
+	rc = device_lock(conn, t->caller, &t->d, &t->reply, err);
+	if (rc < 0)
+		return rc;
+	switch (t->op) {
+	case MD_PUT:
+		rc = nexsrv_db_exec(
+			conn,
+			"INSERT INTO device_metadata AS m (device_id, key, value) VALUES "
+			"($1, $2, $3::jsonb) ON CONFLICT (device_id, key) DO UPDATE SET "
+			"value = EXCLUDED.value RETURNING " NEXSRV_METADATA_JSON,
+			3, params, &res, err);
+		if (rc == 1)
+			rc = nexsrv_api_row_json(res, 0, &obj, err);
+		else if (rc >= 0)
+			rc = nx_err_set(err, EIO, "metadata upsert returned no row");
+		if (rc >= 0)
+			rc = nexsrv_api_reply_set(&t->reply, 200, obj);
+		else
+			json_object_put(obj);
+		break;
+	case MD_DELETE_KEY:
+		rc = nexsrv_db_exec(conn,
+				    "DELETE FROM device_metadata WHERE device_id = $1 AND key = $2",
+				    2, params, NULL, err);
+		if (rc == 0)
+			rc = nexsrv_api_reply_not_found(&t->reply, "device metadata");
+		else if (rc > 0)
+			rc = nexsrv_api_reply_set(&t->reply, 204, json_object_new_object());
+		break;
+	case MD_DELETE_ALL:
+		rc = nexsrv_db_exec(conn, "DELETE FROM device_metadata WHERE device_id = $1", 1,
+				    params, NULL, err);
+		if (rc >= 0)
+			rc = nexsrv_api_reply_set(&t->reply, 204, json_object_new_object());
+		break;
+	default:
+		rc = -EINVAL;
+		break;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int metadata_read(struct nexsrv_req *req, struct nexsrv *srv, struct metadata_change *t)
+{
+	struct json_object *obj = NULL;
+	struct nx_err err = { "" };
+	struct nexsrv_sql q;
+	PGresult *res = NULL;
+	PGconn *conn = nexsrv_api_db_acquire(req, srv);
+	int rc;
+
+	if (!conn)
+		return 0;
+	nexsrv_sql_init(&q);
+	nexsrv_sql_add(&q, "SELECT 1 FROM devices d WHERE d.id = ");
+	nexsrv_sql_param(&q, t->d.id);
+	nexsrv_sql_add(&q, " AND ");
+	nexsrv_sql_scope_vpc(&q, t->caller, "d.vpc_id");
+	rc = nexsrv_sql_exec(conn, &q, NULL, &err);
+	if (rc <= 0) {
+		rc = rc == 0 ? nexsrv_reply_not_found(req, "device")
+			     : nexsrv_api_db_failed(req, rc, &err);
+		goto out;
+	}
+	if (t->op == MD_LIST) {
+		rc = nexsrv_api_metadata_list(req, conn, "m.device_id", t->d.id);
+		goto out;
+	}
+	{
+		const char *params[] = { t->d.id, t->key };
+
+		rc = nexsrv_db_exec(conn,
+				    "SELECT " NEXSRV_METADATA_JSON " FROM device_metadata m WHERE "
+				    "m.device_id = $1 AND m.key = $2",
+				    2, params, &res, &err);
+	}
+	if (rc == 1)
+		rc = nexsrv_api_row_json(res, 0, &obj, &err);
+	if (rc == 0)
+		rc = nexsrv_reply_not_found(req, "device metadata");
+	else if (rc < 0)
+		rc = nexsrv_api_db_failed(req, rc, &err);
+	else
+		rc = nexsrv_reply_json(req, 200, obj);
+out:
+	PQclear(res);
+	nexsrv_sql_fini(&q);
+	nexsrv_db_release(srv->db, conn);
+	return rc;
+}
+
+static int metadata(struct nexsrv_req *req, struct nexsrv *srv, enum metadata_op op)
+{
+	struct metadata_change t = { .reply = { 0 }, .op = op };
+	struct nexsrv_input_error e = { "", { "" } };
+	struct json_object *value;
+	int rc;
+
+	t.caller = nexsrv_api_caller(req);
+	if (!t.caller || nexsrv_api_path_uuid(req, "id", t.d.id) < 0)
+		return 0;
+	if (op != MD_LIST && op != MD_DELETE_ALL) {
+		t.key = nexsrv_req_param(req, "key");
+		if (nexsrv_metadata_key_check(t.key, &e) < 0)
+			return nexsrv_reply_validation(req, NEXSRV_ERR_PATH_PARAM, "key",
+						       e.err.msg);
+	}
+	if (op == MD_LIST || op == MD_GET)
+		return metadata_read(req, srv, &t);
+	if (op == MD_PUT) {
+		if (nexsrv_req_json(req, &value) < 0)
+			return 0;
+		t.value = nx_json_to_string(value, NX_JSON_PLAIN);
+		if (!t.value)
+			return nexsrv_reply_error(req, 500, "out of memory");
+	}
+	rc = nexsrv_api_txn(req, srv, metadata_change_txn, &t, &t.reply);
+	free(t.value);
+	return rc;
+}
+
+static int metadata_list(struct nexsrv_req *req, void *arg)
+{
+	return metadata(req, arg, MD_LIST);
+}
+
+static int metadata_get(struct nexsrv_req *req, void *arg)
+{
+	return metadata(req, arg, MD_GET);
+}
+
+static int metadata_put(struct nexsrv_req *req, void *arg)
+{
+	return metadata(req, arg, MD_PUT);
+}
+
+static int metadata_delete(struct nexsrv_req *req, void *arg)
+{
+	return metadata(req, arg, MD_DELETE_KEY);
+}
+
+static int metadata_delete_all(struct nexsrv_req *req, void *arg)
+{
+	return metadata(req, arg, MD_DELETE_ALL);
+}
+
+int nexsrv_api_devices_init(struct nexsrv_http *http, struct nexsrv *srv, struct nx_err *err)
+{
+	static const struct nexsrv_route routes[] = {
+		NEXSRV_API_ROUTE("GET", "/api/devices", devices_list),
+		NEXSRV_API_ROUTE("POST", "/api/devices", devices_create),
+		NEXSRV_API_ROUTE("GET", "/api/devices/{id}", devices_get),
+		NEXSRV_API_ROUTE("PATCH", "/api/devices/{id}", devices_patch),
+		NEXSRV_API_ROUTE("DELETE", "/api/devices/{id}", devices_delete),
+		NEXSRV_API_ROUTE("GET", "/api/devices/{id}/metadata", metadata_list),
+		NEXSRV_API_ROUTE("DELETE", "/api/devices/{id}/metadata", metadata_delete_all),
+		NEXSRV_API_ROUTE("GET", "/api/devices/{id}/metadata/{key}", metadata_get),
+		NEXSRV_API_ROUTE("PUT", "/api/devices/{id}/metadata/{key}", metadata_put),
+		NEXSRV_API_ROUTE("DELETE", "/api/devices/{id}/metadata/{key}", metadata_delete),
+	};
+
+	return nexsrv_api_routes_add(http, routes, sizeof(routes) / sizeof(routes[0]), srv, err);
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * IP address management: every device of a VPC gets one IPv4 and one IPv6 tunnel address
+ * from the VPC's pools (ipv4_cidr, ipv6_cidr), never the same one twice, even when many
+ * devices enrol at the same moment through several replicas.
+ *
+ * The rules, per pool:
+ *   - usable addresses: the pool without its first address (the IPv4 network address, the
+ *     IPv6 subnet-router anycast address) and, for IPv4, without its last (broadcast);
+ *   - a requested address is honoured when it is usable and free, refused otherwise;
+ *   - without a request, the lowest usable address that is neither allocated nor inside a
+ *     prefix some device of the VPC advertises (so routes never shadow a tunnel address);
+ *   - the database decides: ipam_allocations has one row per address in use with
+ *     PRIMARY KEY (vpc_id, address), so two transactions that pick the same address cannot
+ *     both commit it; the loser sees the conflict (INSERT ... ON CONFLICT DO NOTHING) and
+ *     moves on to the next candidate, a bounded number of times;
+ *   - addresses are released with the device (ON DELETE CASCADE) in its delete transaction.
+ *
+ * The address arithmetic is pure (unit-tested without a database); the allocation runs on
+ * the caller's connection inside the caller's transaction, so an enrolment that fails later
+ * leaves no allocation behind.
+ */
+#ifndef NEXSRV_IPAM_H
+#define NEXSRV_IPAM_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/errmsg.h"
+#include "lib/prefix.h"
+
+/* Candidates tried by one allocation before it gives up (each costs one INSERT). */
+#define NEXSRV_IPAM_ATTEMPTS 64
+
+/* Longest pools accepted: a /30 has two usable IPv4 addresses, a /126 three IPv6 ones. */
+#define NEXSRV_IPAM_V4_MAX_LEN 30
+#define NEXSRV_IPAM_V6_MAX_LEN 126
+
+/* --- address arithmetic (pure) ------------------------------------------------------------ */
+
+/* Whether p can serve as a pool: IPv4 up to /30, IPv6 up to /126, no host bits set.  0 or
+ * -EINVAL with err naming the prefix. */
+int nexsrv_ipam_pool_check(const struct nx_prefix *pool, struct nx_err *err);
+
+/* The first and last address of a prefix (host bits ignored). */
+void nexsrv_ipam_prefix_first(const struct nx_prefix *p, struct nx_addr *out);
+void nexsrv_ipam_prefix_last(const struct nx_prefix *p, struct nx_addr *out);
+
+/* The lowest and the highest usable address of a pool (see above).  -EINVAL when the pool
+ * has none (it failed nexsrv_ipam_pool_check). */
+int nexsrv_ipam_pool_bounds(const struct nx_prefix *pool, struct nx_addr *first,
+			    struct nx_addr *last);
+
+/* Whether a is a usable address of pool (inside it, not its first, not its IPv4 last). */
+bool nexsrv_ipam_usable(const struct nx_prefix *pool, const struct nx_addr *a);
+
+/* *out = a + n within a's family; -ERANGE when that passes the family's last address. */
+int nexsrv_ipam_addr_add(const struct nx_addr *a, uint64_t n, struct nx_addr *out);
+
+/* The usable address after a (a itself need not be usable, but must be in the pool's
+ * family); -ENOSPC when there is none. */
+int nexsrv_ipam_next(const struct nx_prefix *pool, const struct nx_addr *a, struct nx_addr *out);
+
+/*
+ * Moves *cand forward to the lowest usable address >= *cand that lies in none of the n
+ * prefixes of avoid (prefixes of another family are ignored).  0, or -ENOSPC when no such
+ * address is left in the pool.
+ */
+int nexsrv_ipam_skip(const struct nx_prefix *pool, const struct nx_prefix *avoid, size_t n,
+		     struct nx_addr *cand);
+
+/* --- allocation (on the caller's connection, inside its transaction) ---------------------- */
+
+/* A prefix some device of the VPC advertises, with that device. */
+struct nexsrv_ipam_avoid {
+	struct nx_prefix prefix;
+	char device_id[37];
+};
+
+/* Reads the prefixes the devices of vpc_id advertise (except exclude_device, may be NULL)
+ * into a new array (*out, free() it; NULL when *n is 0).  The count, or a negative errno
+ * from nexsrv_db_exec() with err set. */
+int nexsrv_ipam_advertised(PGconn *conn, const char *vpc_id, const char *exclude_device,
+			   struct nexsrv_ipam_avoid **out, size_t *n, struct nx_err *err);
+
+struct nexsrv_ipam_request {
+	const char *vpc_id;
+	struct nx_prefix pool;
+	const struct nx_addr *requested;       /* NULL: the lowest free address */
+	const struct nexsrv_ipam_avoid *avoid; /* prefixes to stay out of */
+	size_t n_avoid;
+	const struct nx_prefix *avoid_extra; /* more of them (the new device's own), no owner */
+	size_t n_avoid_extra;
+};
+
+/*
+ * Allocates one address of req->pool for vpc_id (a row of ipam_allocations with no device
+ * yet: nexsrv_ipam_assign() gives it one) and stores it in *out.  0 on success;
+ *   -EADDRNOTAVAIL  the requested address is not a usable address of the pool
+ *   -EEXIST         the requested address is taken: holder gets the device holding it, or
+ *                   the device advertising a prefix that contains it ("" when unknown)
+ *   -ENOSPC         no free address left (or none found in NEXSRV_IPAM_ATTEMPTS tries)
+ *   others          from nexsrv_db_exec() (-ENOTCONN, -EAGAIN, ...)
+ * err says which in words.  holder may be NULL.
+ */
+int nexsrv_ipam_allocate(PGconn *conn, const struct nexsrv_ipam_request *req, struct nx_addr *out,
+			 char *holder, size_t holder_size, struct nx_err *err);
+
+/* Hands the n addresses just allocated in vpc_id to device_id.  0 or a negative errno. */
+int nexsrv_ipam_assign(PGconn *conn, const char *vpc_id, const struct nx_addr *addrs, size_t n,
+		       const char *device_id, struct nx_err *err);
+
+#endif /* NEXSRV_IPAM_H */

@@ -16,6 +16,7 @@
  * nexsrv_api_vpcs.c, _secgroups.c, _regkeys.c, _devices.c  VPCs, security groups,
  *                     registration keys, devices and their metadata (nexsrv_api_net.h)
  * nexsrv_ipam.c       tunnel address allocation (nexsrv_ipam.h)
+ * nexsrv_watch.c, _watch_log.c, nexsrv_api_events.c  the watch streams (nexsrv_watch.h)
  * nexsrv_debug.c      debug switches
  */
 #ifndef NEXSRV_H
@@ -56,6 +57,7 @@ struct nexsrv_http;
 struct nexsrv_metrics;
 struct nexsrv_oidc;
 struct nexsrv_stun;
+struct nexsrv_watch;
 
 struct nexsrv {
 	struct nx_daemon *daemon;
@@ -65,6 +67,7 @@ struct nexsrv {
 	struct nexsrv_metrics *metrics; /* GET /metrics */
 	struct nexsrv_http *http;	/* the REST API's server */
 	struct nexsrv_oidc *oidc;	/* user token validation; NULL without oidc-issuer */
+	struct nexsrv_watch *watch;	/* the watch streams' hub; NULL without a database */
 };
 
 extern const struct nx_nb_node nexsrv_nb_nodes[];
@@ -74,6 +77,7 @@ extern const size_t nexsrv_nb_nodes_count;
 int nexsrv_leaf_modify(struct nx_nb_cb_args *args);
 int nexsrv_leaf_destroy(struct nx_nb_cb_args *args);
 void nexsrv_config_from_tree(struct nexsrv *srv, const struct lyd_node *tree);
+void nexsrv_rate_limit_apply_finish(struct nx_nb_cb_args *args);
 int nexsrv_insecure_http_create(struct nx_nb_cb_args *args);
 int nexsrv_insecure_http_destroy(struct nx_nb_cb_args *args);
 int nexsrv_debug_create(struct nx_nb_cb_args *args);
@@ -122,6 +126,8 @@ int nexsrv_api_orgs_init(struct nexsrv_http *http, struct nexsrv *srv, struct nx
 int nexsrv_api_invitations_init(struct nexsrv_http *http, struct nexsrv *srv, struct nx_err *err);
 /* GET /api/fflags[/{name}], POST /device/login/start */
 int nexsrv_api_misc_init(struct nexsrv_http *http, struct nexsrv *srv, struct nx_err *err);
+/* POST /api/vpcs/{id}/events, POST /api/events (nexsrv_api_events.c) */
+int nexsrv_api_events_init(struct nexsrv_http *http, struct nexsrv *srv, struct nx_err *err);
 
 /* nexsrv_api_misc.c: what the resource handlers share.  The nexsrv_api_* functions that
  * take a request reply themselves when they fail (and then return a negative errno). */

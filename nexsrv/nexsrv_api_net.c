@@ -332,7 +332,11 @@ int nexsrv_api_list(struct nexsrv_req *req, PGconn *conn, const struct nexsrv_ap
 	array = NULL;
 	goto out;
 failed:
-	rc = nexsrv_api_db_failed(req, rc, &err);
+	/* A value the database refuses here is a filter's (say, not a UUID for an id). */
+	if (rc == -EINVAL)
+		rc = nexsrv_reply_validation(req, "query parameter invalid", "filter", err.msg);
+	else
+		rc = nexsrv_api_db_failed(req, rc, &err);
 out:
 	json_object_put(array);
 	PQclear(res);

@@ -237,6 +237,19 @@ static int regkey_change_txn(PGconn *conn, void *arg, struct nx_err *err)
 		nexsrv_sql_fini(&q);
 		nexsrv_sql_init(&q);
 	}
+	/* The syntax was checked without a database; the calendar is PostgreSQL's to check
+	 * (30 February, hour 25), and a date it refuses is the field's fault. */
+	if (t->in.expires_at) {
+		const char *params[] = { t->in.expires_at };
+
+		rc = nexsrv_db_exec(conn, "SELECT $1::timestamptz", 1, params, NULL, err);
+		if (rc == -EINVAL)
+			rc = nexsrv_api_reply_validation(&t->reply, t->op == OP_CREATE ? 400 : 422,
+							 NEXSRV_ERR_FIELD_INVALID, "expires_at",
+							 err->msg);
+		if (rc < 0)
+			goto out;
+	}
 	if ((t->in.present & NEXSRV_RK_SECURITY_GROUP) && t->in.security_group_id[0]) {
 		rc = secgroup_in_vpc(conn, t->in.security_group_id, vpc, err);
 		if (rc == 0)

@@ -14,6 +14,15 @@
  *
  * Registration keys and device tokens are looked up by the SHA-256 of their text, the only
  * form the database holds.
+ *
+ * OIDC subjects beginning with NEXSRV_RESERVED_SUBJECT_PREFIX belong to the service's own
+ * built-in users (the operator of the bootstrap commands is "nexodus:operator"): a token
+ * naming one is refused before anything is read or written, whatever the provider says, so
+ * that nobody can become a built-in user by getting such a subject from the provider.
+ *
+ * Every caller the hook lets through is named for the rate limit's caller tier
+ * (nexsrv_http.h, "Rate limits") by its verified identity: its user id, registration key
+ * id or device id, never the token it presented.
  */
 #include "config.h"
 
@@ -40,6 +49,9 @@
 #include "nexsrv/nexsrv_token.h"
 
 NX_DEBUG_DECLARE(nexsrv_auth);
+
+/* Subjects of the built-in users (nexsrv_vty_admin.c creates "nexodus:operator"). */
+#define NEXSRV_RESERVED_SUBJECT_PREFIX "nexodus:"
 
 /* The default VPC's address ranges, shared by every default VPC (as in the original). */
 #define DEFAULT_IPV4_CIDR "100.64.0.0/10"
@@ -432,6 +444,16 @@ static int auth_user(struct nexsrv_req *req, struct nexsrv *srv, const char *bea
 		nexsrv_reply_error(req, 500, "internal server error");
 		return rc;
 	}
+	if (strncmp(claims.sub, NEXSRV_RESERVED_SUBJECT_PREFIX,
+		    strlen(NEXSRV_RESERVED_SUBJECT_PREFIX)) == 0) {
+		char shown[64];
+
+		return refuse(req,
+			      "subject \"%s\" is reserved for built-in users: subjects beginning "
+			      "with \"" NEXSRV_RESERVED_SUBJECT_PREFIX
+			      "\" are not accepted from the OIDC provider",
+			      nx_str_printable(shown, sizeof(shown), claims.sub));
+	}
 	p = malloc(sizeof(*p));
 	if (!p) {
 		nexsrv_reply_error(req, 500, "internal server error");
@@ -465,6 +487,36 @@ out:
 	return rc;
 }
 
+/* The caller tier's key: the kind and the verified id ("u<user id>", "k<registration key
+ * id>", "d<device id>"). */
+static int set_rate_key(struct nexsrv_req *req, const struct nexsrv_caller *c)
+{
+	char key[1 + NEXSRV_UUID_LEN];
+	const char *id;
+	char kind;
+
+	switch (c->kind) {
+	case NEXSRV_CALLER_USER:
+		kind = 'u';
+		id = c->user_id;
+		break;
+	case NEXSRV_CALLER_REG_KEY:
+		kind = 'k';
+		id = c->reg_key_id;
+		break;
+	case NEXSRV_CALLER_DEVICE:
+		kind = 'd';
+		id = c->device_id;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!id[0])
+		return -EINVAL;
+	snprintf(key, sizeof(key), "%c%s", kind, id);
+	return nexsrv_req_set_caller_key(req, key, strlen(key));
+}
+
 int nexsrv_auth_hook(struct nexsrv_req *req, void *arg)
 {
 	struct nexsrv *srv = arg;
@@ -487,6 +539,13 @@ int nexsrv_auth_hook(struct nexsrv_req *req, void *arg)
 		rc = auth_user(req, srv, bearer, c);
 	if (rc < 0) {
 		free(c);
+		return rc;
+	}
+	rc = set_rate_key(req, c);
+	if (rc < 0) { /* a lookup that filled no id: an invariant broken, not the client's fault */
+		nx_err("%s %s: caller without an id", nexsrv_req_method(req), nexsrv_req_path(req));
+		free(c);
+		nexsrv_reply_error(req, 500, "internal server error");
 		return rc;
 	}
 	nexsrv_req_set_caller(req, c, free);

@@ -38,6 +38,9 @@
 
 NX_DEBUG_DECLARE(nexsrv_api);
 
+_Static_assert(NEXSRV_HTTP_CALLER_KEY_MAX == NEXSRV_RATELIMIT_KEY_MAX,
+	       "a caller key must fit a rate-limit key");
+
 #define STREAM_BLOCK	   (16 * 1024) /* most bytes MHD asks a stream for at once */
 #define ERR_INTERNAL_BODY  "{\"error\":\"internal error\"}"
 #define TLS_PRIORITIES	   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -564,8 +567,8 @@ struct nexsrv_http {
 	size_t key_len;
 
 	struct nexsrv_router *router;
-	pthread_rwlock_t rl_lock;	    /* writers replace ratelimit */
-	struct nexsrv_ratelimit *ratelimit; /* NULL: no rate limit */
+	pthread_rwlock_t rl_lock;		  /* writers replace ratelimit */
+	struct nexsrv_ratelimit_tiers *ratelimit; /* NULL: no rate limit */
 
 	struct nexsrv_metrics *metrics;
 	bool own_metrics;
@@ -615,6 +618,8 @@ struct nexsrv_req {
 
 	void *caller;
 	void (*caller_free)(void *);
+	unsigned char caller_key[NEXSRV_HTTP_CALLER_KEY_MAX]; /* the caller tier's key */
+	size_t caller_key_len;				      /* 0: none set */
 
 	bool replied, queued, close_after;
 	unsigned status;
@@ -724,6 +729,15 @@ void nexsrv_req_set_caller(struct nexsrv_req *req, void *caller, void (*free_fn)
 void *nexsrv_req_caller(const struct nexsrv_req *req)
 {
 	return req->caller;
+}
+
+int nexsrv_req_set_caller_key(struct nexsrv_req *req, const void *key, size_t len)
+{
+	if (!key || len == 0 || len > sizeof(req->caller_key))
+		return -EINVAL;
+	memcpy(req->caller_key, key, len);
+	req->caller_key_len = len;
+	return 0;
 }
 
 struct nexsrv_http *nexsrv_req_http(const struct nexsrv_req *req)
@@ -1248,42 +1262,50 @@ static void client_address(struct MHD_Connection *conn, char *buf, size_t size)
 	}
 }
 
-/* The rate-limit key: SHA-256 of the bearer token, else the address (IPv6 by /64, since
- * one host commonly has a whole /64). */
-static size_t rate_key(const struct nexsrv_req *req, unsigned char *key)
+static const struct sockaddr *client_sockaddr(struct MHD_Connection *conn)
 {
-	const char *token = nexsrv_req_bearer(req);
-	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
-	unsigned int mdlen = 0;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	if (token) {
-		key[0] = 't';
-		if (EVP_Digest(token, strlen(token), key + 1, &mdlen, EVP_sha256(), NULL) == 1)
-			return 1 + mdlen;
-	}
-	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	sa = ci ? ci->client_addr : NULL;
-	if (sa && sa->sa_family == AF_INET) {
-		key[0] = '4';
-		memcpy(key + 1, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-		return 5;
-	}
-	if (sa && sa->sa_family == AF_INET6) {
-		const struct in6_addr *a =
-			&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	return ci ? ci->client_addr : NULL;
+}
 
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			key[0] = '4';
-			memcpy(key + 1, &a->s6_addr[12], 4);
-			return 5;
-		}
-		key[0] = '6';
-		memcpy(key + 1, a->s6_addr, 8);
-		return 9;
+/*
+ * The rate limit (see nexsrv_http.h): takes one token from the bucket of the client's
+ * address (caller false), or from the verified caller's (caller true: the key the auth hook
+ * set; a hook that set none has the request charged to the client's address in the caller
+ * tier).  True when the request may go on; false after replying 429 with Retry-After.
+ */
+static bool rate_allow(struct nexsrv_req *req, bool caller)
+{
+	struct nexsrv_http *http = req->http;
+	unsigned char key[NEXSRV_RATELIMIT_ADDRESS_KEY_MAX];
+	uint64_t retry_ms = 0;
+	char secs[24];
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&http->rl_lock);
+	if (http->ratelimit && !caller) {
+		rc = nexsrv_ratelimit_take_address(http->ratelimit, client_sockaddr(req->conn),
+						   &retry_ms);
+	} else if (http->ratelimit && req->caller_key_len) {
+		rc = nexsrv_ratelimit_take_caller(http->ratelimit, req->caller_key,
+						  req->caller_key_len, &retry_ms);
+	} else if (http->ratelimit) {
+		size_t len = nexsrv_ratelimit_address_key(client_sockaddr(req->conn), key);
+
+		rc = nexsrv_ratelimit_take_caller(http->ratelimit, key, len, &retry_ms);
 	}
-	key[0] = '?';
-	return 1;
+	pthread_rwlock_unlock(&http->rl_lock);
+	if (rc != -EAGAIN)
+		return true;
+	nx_debug(&dbg_nexsrv_api, "%s: rate limited by the %s", req->client,
+		 caller ? "caller's bucket" : "client address's bucket");
+	snprintf(secs, sizeof(secs), "%llu", (unsigned long long)((retry_ms + 999) / 1000));
+	nexsrv_metric_add(http->m_rate_limited, NULL, 1);
+	nexsrv_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	nexsrv_reply_error(req, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests");
+	return false;
 }
 
 /* MHD's logger: start-up messages explain a failed start; later ones are client noise
@@ -1496,25 +1518,8 @@ static enum begin_result req_begin(struct nexsrv_req *req, const char *method)
 		}
 	}
 
-	pthread_rwlock_rdlock(&http->rl_lock);
-	if (http->ratelimit) {
-		unsigned char key[1 + EVP_MAX_MD_SIZE];
-		size_t klen = rate_key(req, key);
-		uint64_t retry_ms = 0;
-
-		if (nexsrv_ratelimit_take(http->ratelimit, key, klen, &retry_ms) == -EAGAIN) {
-			char secs[24];
-
-			pthread_rwlock_unlock(&http->rl_lock);
-			snprintf(secs, sizeof(secs), "%llu",
-				 (unsigned long long)((retry_ms + 999) / 1000));
-			nexsrv_metric_add(http->m_rate_limited, NULL, 1);
-			nexsrv_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, secs);
-			nexsrv_reply_error(req, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests");
-			return refuse;
-		}
-	}
-	pthread_rwlock_unlock(&http->rl_lock);
+	if (!rate_allow(req, false))
+		return refuse;
 
 	if (rc < 0) {
 		nexsrv_reply_error(req, MHD_HTTP_BAD_REQUEST, "%s", err.msg);
@@ -1544,6 +1549,8 @@ static enum begin_result req_begin(struct nexsrv_req *req, const char *method)
 			}
 			return refuse;
 		}
+		if (!rate_allow(req, true))
+			return refuse;
 	}
 	return BEGIN_CONTINUE;
 }
@@ -1857,7 +1864,7 @@ static void http_free(struct nexsrv_http *http)
 	if (http->mon_wakefd >= 0)
 		close(http->mon_wakefd);
 	nexsrv_router_free(http->router);
-	nexsrv_ratelimit_free(http->ratelimit);
+	nexsrv_ratelimit_tiers_free(http->ratelimit);
 	if (http->own_metrics)
 		nexsrv_metrics_free(http->metrics);
 	free(http->cert_pem);
@@ -2054,6 +2061,29 @@ uint16_t nexsrv_http_port(const struct nexsrv_http *http)
 	return http ? http->port : 0;
 }
 
+const char *nexsrv_http_listen(const struct nexsrv_http *http)
+{
+	return http ? http->listen : "";
+}
+
+bool nexsrv_http_tls(const struct nexsrv_http *http)
+{
+	return http && http->cert_pem;
+}
+
+unsigned long nexsrv_http_streams_open(struct nexsrv_http *http)
+{
+	unsigned long n = 0;
+
+	if (!http)
+		return 0;
+	pthread_mutex_lock(&http->streams_lock);
+	for (const struct nexsrv_stream *s = http->streams; s; s = s->next)
+		n++;
+	pthread_mutex_unlock(&http->streams_lock);
+	return n;
+}
+
 struct nexsrv_metrics *nexsrv_http_metrics(struct nexsrv_http *http)
 {
 	return http->metrics;
@@ -2062,7 +2092,7 @@ struct nexsrv_metrics *nexsrv_http_metrics(struct nexsrv_http *http)
 int nexsrv_http_set_rate_limit(struct nexsrv_http *http, uint32_t rps, uint32_t burst,
 			       struct nx_err *err)
 {
-	struct nexsrv_ratelimit *old = NULL, *rl = NULL;
+	struct nexsrv_ratelimit_tiers *old = NULL, *rl = NULL;
 	int rc = 0;
 
 	if (!burst)
@@ -2072,9 +2102,9 @@ int nexsrv_http_set_rate_limit(struct nexsrv_http *http, uint32_t rps, uint32_t 
 		old = http->ratelimit;
 		http->ratelimit = NULL;
 	} else if (http->ratelimit) {
-		rc = nexsrv_ratelimit_set(http->ratelimit, rps, burst, err);
+		rc = nexsrv_ratelimit_tiers_set(http->ratelimit, rps, burst, err);
 	} else {
-		rl = nexsrv_ratelimit_new(
+		rl = nexsrv_ratelimit_tiers_new(
 			&(struct nexsrv_ratelimit_config){ .rate = rps, .burst = burst }, err);
 		if (rl)
 			http->ratelimit = rl;
@@ -2082,8 +2112,8 @@ int nexsrv_http_set_rate_limit(struct nexsrv_http *http, uint32_t rps, uint32_t 
 			rc = -EINVAL;
 	}
 	pthread_rwlock_unlock(&http->rl_lock);
-	/* Takers hold the read lock while they use the table: nobody uses the old one now. */
-	nexsrv_ratelimit_free(old);
+	/* Takers hold the read lock while they use the tables: nobody uses the old ones now. */
+	nexsrv_ratelimit_tiers_free(old);
 	return rc;
 }
 

@@ -21,12 +21,13 @@
  *      connection closes) if the client waits for 100-continue or the body is over
  *      NEXSRV_HTTP_DISCARD_FACTOR times the limit; otherwise 413 after the body was read
  *      and dropped;
- *   4. the rate limit: one token from the caller's bucket (keyed by the SHA-256 of the
- *      bearer token if there is one, else by the client address: IPv4 /32, IPv6 /64); none
- *      left: 429 with Retry-After;
+ *   4. the rate limit, address tier: one token from the bucket of the client's address
+ *      (see "Rate limits" below); none left: 429 with Retry-After;
  *   5. a malformed path or query: 400; no route for the path: 404 {"error":"not found"}; a
  *      route for the path but not the method: 405 with Allow;
- *   6. routes flagged NEXSRV_ROUTE_AUTH: the auth hook (no hook: 401);
+ *   6. routes flagged NEXSRV_ROUTE_AUTH: the auth hook (no hook: 401), then the rate limit,
+ *      caller tier: one token from the bucket of the caller the hook identified; none
+ *      left: 429 with Retry-After;
  *   7. the body is collected (413 if a chunked one outgrows the limit);
  *   8. the handler, which replies with one nexsrv_reply_*() call or starts a stream; a
  *      handler that returns without replying produces 500.
@@ -38,6 +39,21 @@
  * ({"error": "..."}) and models.ValidationError ({"error", "field", "reason"}).  Responses
  * MHD generates itself, before any of the above (a request line or headers it cannot
  * parse or that exceed the memory limit), are MHD's own short HTML pages.
+ *
+ * Rate limits (rate_limit_rps, rate_limit_burst; nexsrv_ratelimit.h) come in two tiers, so
+ * that nothing a client makes up selects the bucket it is charged to:
+ *   - the address tier: every request, whatever it is (unauthenticated, to an unknown path,
+ *     with a token that then fails authentication), takes a token from the bucket of its
+ *     client address (IPv4 /32, IPv6 /64).  That bucket is NEXSRV_RATELIMIT_ADDRESS_FACTOR
+ *     times the per-caller rate and burst: many agents behind one NAT address are many
+ *     callers, and this tier only has to stop floods that name no verified caller;
+ *   - the caller tier: a request to a NEXSRV_ROUTE_AUTH route that the auth hook let
+ *     through also takes a token from the bucket of its caller, keyed by the verified
+ *     identity the hook gave with nexsrv_req_set_caller_key() (nexsrv: the user id, the
+ *     registration key id or the device id; never the bearer token, of which a caller can
+ *     invent or mint any number).  A hook that names no key has the request charged to its
+ *     client address in this tier, at the per-caller rate.
+ * A request refused by either tier is not run; the tokens it took stay taken.
  *
  * Routing.  A route is { method, pattern, handler, flags, arg }.  A pattern is a path whose
  * segments are literals or {name} parameters ("/api/vpcs/{id}/events").  A request path
@@ -98,7 +114,7 @@ struct nexsrv_http_config {
 	unsigned timeout_s;	     /* MHD_OPTION_CONNECTION_TIMEOUT: idle connections close */
 	unsigned max_connections;    /* MHD_OPTION_CONNECTION_LIMIT */
 	unsigned per_ip_connections; /* MHD_OPTION_PER_IP_CONNECTION_LIMIT */
-	uint32_t rate_limit_rps;     /* per caller; 0: no rate limit */
+	uint32_t rate_limit_rps;     /* per caller (see "Rate limits"); 0: no rate limit */
 	uint32_t rate_limit_burst;   /* 0: same as rate_limit_rps */
 	unsigned stop_timeout_ms;    /* how long a stop waits for requests in progress */
 	size_t stream_queue_limit;   /* bytes a stream may queue for a slow client */
@@ -118,15 +134,23 @@ struct nexsrv_http *nexsrv_http_start(const struct nexsrv_http_config *cfg, stru
  * by their producers stay valid until nexsrv_stream_close(), but are ended. */
 void nexsrv_http_stop(struct nexsrv_http *http);
 
-/* The bound TCP port (useful with port 0). */
+/* The bound TCP port (useful with port 0); 0 for NULL. */
 uint16_t nexsrv_http_port(const struct nexsrv_http *http);
+/* The listen address the server was started with ("" for NULL). */
+const char *nexsrv_http_listen(const struct nexsrv_http *http);
+/* Whether it serves HTTPS. */
+bool nexsrv_http_tls(const struct nexsrv_http *http);
+/* The streaming responses open now (watch streams); 0 for NULL.  Any thread. */
+unsigned long nexsrv_http_streams_open(struct nexsrv_http *http);
 
 /* The metrics registry requests are counted in: http_requests_total{method,route,code},
  * http_request_duration_seconds{method,route}, http_requests_in_flight,
  * http_streams_open, http_rate_limited_total. */
 struct nexsrv_metrics *nexsrv_http_metrics(struct nexsrv_http *http);
 
-/* Changes the per-caller rate limit (rps 0 turns it off).  0 or -EINVAL with err set. */
+/* Changes the rate limit at run time, both tiers (rps and burst per caller; the address
+ * tier follows, see "Rate limits"); rps 0 turns it off, burst 0 is the same as rps.
+ * Buckets keep their tokens, capped at the new burst.  0 or -EINVAL with err set. */
 int nexsrv_http_set_rate_limit(struct nexsrv_http *http, uint32_t rps, uint32_t burst,
 			       struct nx_err *err);
 
@@ -145,9 +169,10 @@ bool nexsrv_http_ready(struct nexsrv_http *http, char *why, size_t why_size);
 /*
  * Runs before the handler of every route flagged NEXSRV_ROUTE_AUTH, on the pool thread,
  * before the body is read.  Returns 0 to let the request through (normally after
- * nexsrv_req_set_caller()), or a negative errno to refuse it: unless the hook replied
- * itself, the client gets 401 {"error":"unauthorized"} with WWW-Authenticate: Bearer.
- * With no hook installed such routes always get 401.
+ * nexsrv_req_set_caller() and nexsrv_req_set_caller_key()), or a negative errno to refuse
+ * it: unless the hook replied itself, the client gets 401 {"error":"unauthorized"} with
+ * WWW-Authenticate: Bearer.  With no hook installed such routes always get 401.  The
+ * caller tier of the rate limit is charged after a hook that returned 0.
  */
 typedef int (*nexsrv_auth_fn)(struct nexsrv_req *req, void *arg);
 void nexsrv_http_set_auth_hook(struct nexsrv_http *http, nexsrv_auth_fn fn, void *arg);
@@ -206,6 +231,11 @@ int nexsrv_req_json(struct nexsrv_req *req, struct json_object **out);
 /* The caller the auth hook identified, and its destructor (run when the request ends). */
 void nexsrv_req_set_caller(struct nexsrv_req *req, void *caller, void (*free_fn)(void *));
 void *nexsrv_req_caller(const struct nexsrv_req *req);
+/* The key of the caller's rate-limit bucket (see "Rate limits"): 1 to
+ * NEXSRV_HTTP_CALLER_KEY_MAX bytes naming the verified identity, copied; set by the auth
+ * hook.  0, or -EINVAL for a missing, empty or over-long key (then nothing is set). */
+#define NEXSRV_HTTP_CALLER_KEY_MAX 48 /* NEXSRV_RATELIMIT_KEY_MAX */
+int nexsrv_req_set_caller_key(struct nexsrv_req *req, const void *key, size_t len);
 struct nexsrv_http *nexsrv_req_http(const struct nexsrv_req *req);
 
 /* --- responses (one per request; a second one returns -EALREADY) -------------------- */

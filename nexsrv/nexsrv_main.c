@@ -15,6 +15,7 @@
 #include "nexsrv/nexsrv_http.h"
 #include "nexsrv/nexsrv_metrics.h"
 #include "nexsrv/nexsrv_oidc.h"
+#include "nexsrv/nexsrv_watch.h"
 
 enum {
 	OPT_DATABASE = 256,
@@ -114,6 +115,8 @@ static int http_setup(struct nexsrv_http *http, void *arg, struct nx_err *err)
 	if (rc == 0)
 		rc = nexsrv_api_devices_init(http, srv, err);
 	if (rc == 0)
+		rc = nexsrv_api_events_init(http, srv, err);
+	if (rc == 0)
 		nexsrv_http_set_auth_hook(http, nexsrv_auth_hook, srv);
 	return rc;
 }
@@ -171,6 +174,8 @@ static int nexsrv_start(struct nx_daemon *d, struct nx_err *err)
 	if (rc == 0)
 		rc = nexsrv_stun_start(srv, err);
 	if (rc == 0)
+		rc = nexsrv_watch_start(srv, err);
+	if (rc == 0)
 		rc = start_oidc(srv, err);
 	if (rc == 0)
 		rc = start_http(srv, err);
@@ -185,6 +190,7 @@ static void nexsrv_stop(struct nx_daemon *d)
 
 	nexsrv_http_stop(srv->http);
 	srv->http = NULL;
+	nexsrv_watch_stop(srv); /* after the streams ended, before the pool closes */
 	nexsrv_oidc_free(srv->oidc);
 	srv->oidc = NULL;
 	nexsrv_metrics_free(srv->metrics);

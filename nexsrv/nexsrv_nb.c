@@ -47,6 +47,8 @@ const struct nx_nb_node nexsrv_nb_nodes[] = {
 	LEAF("oidc-audience"),
 	LEAF("oidc-client-id"),
 	LEAF("stun-listen"),
+	{ .xpath = NEXSRV_XPATH "/rate-limit",
+	  .cbs = { .apply_finish = nexsrv_rate_limit_apply_finish } },
 	LEAF("rate-limit/requests-per-second"),
 	LEAF("rate-limit/burst"),
 	LEAF("tombstone-retention"),

@@ -2,6 +2,8 @@
 /*
  * nexsrv's configuration callbacks.  Most leaves are plain values copied into struct
  * nexsrv_config: one table says where each goes, so one pair of callbacks serves them all.
+ * Settings the running service can take without a restart are handed to it once a commit
+ * has applied them (apply_finish).
  */
 #include "config.h"
 
@@ -12,6 +14,7 @@
 
 #include "lib/strutil.h"
 #include "nexsrv/nexsrv.h"
+#include "nexsrv/nexsrv_http.h"
 
 /* Leaf (its path below the controller container) -> field of struct nexsrv_config. */
 enum field_kind { FIELD_STRING, FIELD_UINT32 };
@@ -115,6 +118,30 @@ void nexsrv_config_from_tree(struct nexsrv *srv, const struct lyd_node *tree)
 		if (value)
 			field_set(&srv->cfg, &fields[i], value);
 	}
+}
+
+/* rate-limit (either leaf) changed: the HTTP server, if it runs, takes the new values at
+ * once.  Before the start the server reads them from cfg itself. */
+void nexsrv_rate_limit_apply_finish(struct nx_nb_cb_args *args)
+{
+	struct nexsrv *srv = args->daemon;
+	struct nx_err err = { "" };
+
+	if (!srv->http)
+		return;
+	if (nexsrv_http_set_rate_limit(srv->http, srv->cfg.rate_limit_rps,
+				       srv->cfg.rate_limit_burst, &err) < 0) {
+		nx_err("rate-limit: cannot apply %u requests per second, burst %u: %s",
+		       srv->cfg.rate_limit_rps, srv->cfg.rate_limit_burst, err.msg);
+		return;
+	}
+	if (srv->cfg.rate_limit_rps)
+		nx_info("rate-limit: %u requests per second, burst %u, per caller",
+			srv->cfg.rate_limit_rps,
+			srv->cfg.rate_limit_burst ? srv->cfg.rate_limit_burst
+						  : srv->cfg.rate_limit_rps);
+	else
+		nx_info("rate-limit: off");
 }
 
 int nexsrv_insecure_http_create(struct nx_nb_cb_args *args)

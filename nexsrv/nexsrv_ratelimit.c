@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Per-caller token buckets for the REST API's rate limit; see nexsrv_ratelimit.h.
+ * Per-caller token buckets for the REST API's rate limit, and its two tiers (per client
+ * address, per verified caller); see nexsrv_ratelimit.h.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "nexsrv/nexsrv_ratelimit.h"
@@ -284,4 +287,120 @@ size_t nexsrv_ratelimit_count(struct nexsrv_ratelimit *rl)
 		pthread_mutex_unlock(&rl->shards[i].lock);
 	}
 	return n;
+}
+
+/* --- the two tiers -------------------------------------------------------------------- */
+
+struct nexsrv_ratelimit_tiers {
+	struct nexsrv_ratelimit *address;
+	struct nexsrv_ratelimit *caller;
+};
+
+size_t nexsrv_ratelimit_address_key(const struct sockaddr *sa, unsigned char *key)
+{
+	if (sa && sa->sa_family == AF_INET) {
+		key[0] = '4';
+		memcpy(key + 1, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+		return 5;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+			&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			key[0] = '4';
+			memcpy(key + 1, &a->s6_addr[12], 4);
+			return 5;
+		}
+		key[0] = '6';
+		memcpy(key + 1, a->s6_addr, 8);
+		return 9;
+	}
+	key[0] = '?';
+	return 1;
+}
+
+static uint32_t scale(uint32_t v, uint32_t max)
+{
+	uint64_t s = (uint64_t)v * NEXSRV_RATELIMIT_ADDRESS_FACTOR;
+
+	return s > max ? max : (uint32_t)s;
+}
+
+uint32_t nexsrv_ratelimit_address_rate(uint32_t rate)
+{
+	return scale(rate, NEXSRV_RATELIMIT_RATE_MAX);
+}
+
+uint32_t nexsrv_ratelimit_address_burst(uint32_t burst)
+{
+	return scale(burst, NEXSRV_RATELIMIT_BURST_MAX);
+}
+
+struct nexsrv_ratelimit_tiers *nexsrv_ratelimit_tiers_new(const struct nexsrv_ratelimit_config *cfg,
+							  struct nx_err *err)
+{
+	struct nexsrv_ratelimit_config acfg = *cfg;
+	struct nexsrv_ratelimit_tiers *t;
+
+	if (check_params(cfg->rate, cfg->burst, err) < 0)
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		nx_err_set(err, ENOMEM, "rate limit: out of memory");
+		return NULL;
+	}
+	acfg.rate = nexsrv_ratelimit_address_rate(cfg->rate);
+	acfg.burst = nexsrv_ratelimit_address_burst(cfg->burst);
+	t->caller = nexsrv_ratelimit_new(cfg, err);
+	t->address = t->caller ? nexsrv_ratelimit_new(&acfg, err) : NULL;
+	if (!t->address) {
+		nexsrv_ratelimit_tiers_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void nexsrv_ratelimit_tiers_free(struct nexsrv_ratelimit_tiers *t)
+{
+	if (!t)
+		return;
+	nexsrv_ratelimit_free(t->address);
+	nexsrv_ratelimit_free(t->caller);
+	free(t);
+}
+
+int nexsrv_ratelimit_tiers_set(struct nexsrv_ratelimit_tiers *t, uint32_t rate, uint32_t burst,
+			       struct nx_err *err)
+{
+	int rc = check_params(rate, burst, err);
+
+	/* Checked first, so that either both tiers change or neither does. */
+	if (rc < 0)
+		return rc;
+	rc = nexsrv_ratelimit_set(t->caller, rate, burst, err);
+	if (rc == 0)
+		rc = nexsrv_ratelimit_set(t->address, nexsrv_ratelimit_address_rate(rate),
+					  nexsrv_ratelimit_address_burst(burst), err);
+	return rc;
+}
+
+int nexsrv_ratelimit_take_address(struct nexsrv_ratelimit_tiers *t, const struct sockaddr *sa,
+				  uint64_t *retry_ms)
+{
+	unsigned char key[NEXSRV_RATELIMIT_ADDRESS_KEY_MAX];
+	size_t len = nexsrv_ratelimit_address_key(sa, key);
+
+	return nexsrv_ratelimit_take(t->address, key, len, retry_ms);
+}
+
+int nexsrv_ratelimit_take_caller(struct nexsrv_ratelimit_tiers *t, const void *key, size_t len,
+				 uint64_t *retry_ms)
+{
+	return nexsrv_ratelimit_take(t->caller, key, len, retry_ms);
+}
+
+struct nexsrv_ratelimit *nexsrv_ratelimit_tier(struct nexsrv_ratelimit_tiers *t, bool address)
+{
+	return address ? t->address : t->caller;
 }

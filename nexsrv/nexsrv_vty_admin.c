@@ -2,7 +2,7 @@
 /*
  * nexsrv's operator commands: set up a deployment from nexsh on the controller host, with no
  * identity provider — create an organization, a VPC in it, a registration key for it — and
- * look at what the database holds.
+ * look at what the database holds, and at the watch streams this process serves.
  *
  * An organization made here is owned by one system user, "operator" (idp_subject
  * "nexodus:operator"), created the first time it is needed: the schema wants every
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -28,8 +29,10 @@
 #include "lib/strutil.h"
 #include "lib/vty.h"
 #include "nexsrv/nexsrv.h"
+#include "nexsrv/nexsrv_auth.h"
 #include "nexsrv/nexsrv_db.h"
 #include "nexsrv/nexsrv_token.h"
+#include "nexsrv/nexsrv_watch.h"
 
 /* The system user that owns what the operator creates. */
 #define OPERATOR_SUBJECT  "nexodus:operator"
@@ -776,13 +779,118 @@ out:
 	return rc;
 }
 
+/* --- show nexodus watchers [json] --- */
+
+static const char *watcher_caller(const struct nexsrv_watcher_info *w)
+{
+	return w->caller_kind == NEXSRV_CALLER_DEVICE ? "device" : "user";
+}
+
+/* The open watch streams of this nexsrv (not of other replicas): no database involved. */
+static int show_watchers_json(struct nx_vty *vty, const struct nexsrv_watcher_info *ws, size_t n,
+			      const struct nexsrv_watch_stats *st)
+{
+	struct json_object *top = json_object_new_object(), *arr = json_object_new_array();
+	char *text = NULL;
+	bool ok = top && arr && json_object_object_add(top, "watchers", arr) == 0;
+
+	if (!ok)
+		json_object_put(arr);
+	for (size_t i = 0; ok && i < n; i++) {
+		struct json_object *o = json_object_new_object();
+		char since[32];
+		struct tm tm;
+
+		gmtime_r(&ws[i].since, &tm);
+		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		ok = o && json_object_array_add(arr, o) == 0;
+		if (!ok) {
+			json_object_put(o);
+			break;
+		}
+		ok = nx_json_object_add_string(o, "vpc_id", ws[i].vpc_id) == 0 &&
+		     nx_json_object_add_string(o, "caller", watcher_caller(&ws[i])) == 0 &&
+		     nx_json_object_add_string(o, "caller_id", ws[i].caller_id) == 0 &&
+		     (ws[i].online_device[0]
+			      ? nx_json_object_add_string(o, "online_device", ws[i].online_device)
+			      : nx_json_object_add_null(o, "online_device")) == 0 &&
+		     nx_json_object_add_string(o, "client", ws[i].client) == 0 &&
+		     nx_json_object_add_string(o, "kinds", ws[i].kinds) == 0 &&
+		     nx_json_object_add_int64(o, "last_revision", ws[i].last_revision) == 0 &&
+		     nx_json_object_add_bool(o, "live", ws[i].live) == 0 &&
+		     nx_json_object_add_string(o, "since", since) == 0;
+	}
+	ok = ok && nx_json_object_add_uint64(top, "streams", st->streams) == 0 &&
+	     nx_json_object_add_uint64(top, "vpcs", st->vpcs) == 0 &&
+	     nx_json_object_add_uint64(top, "log_events", st->log_events) == 0 &&
+	     nx_json_object_add_uint64(top, "log_bytes", st->log_bytes) == 0 &&
+	     nx_json_object_add_uint64(top, "events", st->events) == 0 &&
+	     nx_json_object_add_uint64(top, "ended_behind", st->ended_behind) == 0 &&
+	     nx_json_object_add_bool(top, "listening", st->listening) == 0;
+	if (ok)
+		text = nx_json_to_string(top, NX_JSON_PRETTY);
+	if (text)
+		nx_vty_out(vty, "%s\n", text);
+	else
+		nx_vty_out(vty, "%% Cannot render the JSON output: out of memory\n");
+	free(text);
+	json_object_put(top);
+	return text ? NX_CMD_SUCCESS : NX_CMD_WARNING;
+}
+
+NX_DEFUN(show_nexodus_watchers, "show nexodus watchers [json]",
+	 SHOW_HELP "Open watch streams of this service\n" JSON_HELP)
+{
+	struct nexsrv *srv = vty->daemon;
+	struct nexsrv_watcher_info *ws = NULL;
+	struct nexsrv_watch_stats st;
+	size_t n = 0;
+	int rc = NX_CMD_SUCCESS;
+
+	if (nexsrv_watch_list(srv->watch, &ws, &n, &st) < 0) {
+		nx_vty_out(vty, "%% Cannot list the watch streams: out of memory\n");
+		return NX_CMD_WARNING;
+	}
+	if (nx_cmd_arg_has(argc, argv, "json")) {
+		rc = show_watchers_json(vty, ws, n, &st);
+		free(ws);
+		return rc;
+	}
+	if (!srv->watch)
+		nx_vty_out(vty, "Watch streams are not served: no database is configured.\n");
+	else
+		nx_vty_out(vty,
+			   "%zu stream(s) on %zu VPC(s); change logs hold %zu event(s), %zu "
+			   "bytes; %llu event(s) read; %llu stream(s) ended for falling behind; "
+			   "LISTEN %s\n",
+			   st.streams, st.vpcs, st.log_events, st.log_bytes,
+			   (unsigned long long)st.events, (unsigned long long)st.ended_behind,
+			   st.listening ? "up" : "down");
+	if (n)
+		nx_vty_out(vty, "%-36s  %-6s  %-36s  %-40s  %10s  %s\n", "VPC", "Caller",
+			   "User/device", "Kinds", "Revision", "Since");
+	for (size_t i = 0; i < n; i++) {
+		char since[32];
+		struct tm tm;
+
+		gmtime_r(&ws[i].since, &tm);
+		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		nx_vty_out(vty, "%-36s  %-6s  %-36s  %-40s  %10lld  %s%s\n", ws[i].vpc_id,
+			   watcher_caller(&ws[i]), ws[i].caller_id, ws[i].kinds,
+			   (long long)ws[i].last_revision, since, ws[i].live ? "" : " (listing)");
+	}
+	free(ws);
+	return rc;
+}
+
 /* --- installation ---------------------------------------------------------------------------- */
 
 int nexsrv_vty_admin_init(struct nexsrv *srv, struct nx_err *err)
 {
 	static const struct nx_cmd *const cmds[] = {
-		&nexodus_org_create, &nexodus_vpc_create, &nexodus_regkey_create,
-		&show_nexodus_orgs,  &show_nexodus_vpcs,  &show_nexodus_devices,
+		&nexodus_org_create,	&nexodus_vpc_create, &nexodus_regkey_create,
+		&show_nexodus_orgs,	&show_nexodus_vpcs,  &show_nexodus_devices,
+		&show_nexodus_watchers,
 	};
 	int rc = 0;
 

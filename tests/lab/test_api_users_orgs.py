@@ -20,47 +20,22 @@ import concurrent.futures
 import datetime
 import hashlib
 import json
-import os
 import secrets
-import socket
 import uuid
 
 import pytest
 
+import nexsrv_env
 from api import Api
-from daemons import Daemon, free_port
-from idp import start_idp
-from lab import Lab, wait_until
+from lab import Lab
+from nexsrv_env import CLIENT_ID, start_nexsrv
 
 DEFAULT_V4 = "100.64.0.0/10"
 DEFAULT_V6 = "200::/64"
-CLIENT_ID = "nexodus-cli"
 
 
-def nexsrv_config(port, conninfo, issuer, audience, client_id=CLIENT_ID):
-    return (f"controller\n listen 127.0.0.1:{port}\n insecure-http\n database {conninfo}\n"
-            f" oidc-issuer {issuer}\n oidc-audience {audience}\n oidc-client-id {client_id}\n"
-            "exit\n")
-
-
-def start_nexsrv(lab, conninfo, idp):
-    port = free_port(socket.SOCK_STREAM)
-    d = Daemon(lab, "nexsrv", config=nexsrv_config(port, conninfo, idp.issuer, idp.audience))
-    d.start()
-    base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: Api(base).get("/private/ready")[0] == 200, timeout=15,
-               what="nexsrv ready (database migrated)")
-    return d, base
-
-
-class Env:
+class Env(nexsrv_env.Env):
     """The module's service: .base, .idp, .db (psql), and people on demand."""
-
-    def __init__(self, base, idp, db, daemon):
-        self.base = base
-        self.idp = idp
-        self.db = db
-        self.daemon = daemon
 
     def person(self, name, **mint):
         """A new person: (Api with their token, their sub); the name is made unique."""
@@ -72,28 +47,11 @@ class Env:
         assert status == 200, body
         return body
 
-    def sql(self, query):
-        return self.db.psql(query)
-
 
 @pytest.fixture(scope="module")
 def env(postgres_cluster):
-    lab = Lab(label="test_api_users_orgs")
-    idp = db = d = None
-    try:
-        idp = start_idp(log_path=os.path.join(lab.tmp, "idp.log"))
-        db = postgres_cluster.create_database()
-        d, base = start_nexsrv(lab, db.conninfo, idp)
-        yield Env(base, idp, db, d)
-        assert d.stop() == 0, d.proc.log(60)
-    finally:
-        if d:
-            d.cleanup()
-        if idp:
-            idp.stop()
-        if db:
-            db.drop()
-        lab.teardown()
+    with nexsrv_env.nexsrv_env(postgres_cluster, "test_api_users_orgs", env_class=Env) as e:
+        yield e
 
 
 def b64url(data):
@@ -477,6 +435,51 @@ def test_bad_tokens_are_401_and_create_nothing(env):
     assert count(env, "users", "true") == users_before
     assert count(env, "users", f"idp_subject = '{forged_sub}' OR idp_subject LIKE 'expired-%' "
                                f"OR idp_subject LIKE 'aud-%' OR idp_subject LIKE 'iss-%'") == 0
+
+
+RESERVED = ('unauthorized: subject "{}" is reserved for built-in users: subjects beginning '
+            'with "nexodus:" are not accepted from the OIDC provider')
+
+
+def test_reserved_subjects_are_refused(env):
+    """OIDC subjects beginning with "nexodus:" belong to the service's built-in users (the
+    operator of the bootstrap commands is "nexodus:operator"): a token naming one is 401
+    with the reason, before anything is written, whether that user exists or not."""
+
+    def token(sub):
+        # the provider's account ids have no ':': the sub claim is set over it
+        t = env.idp.mint_token(f"reserved-{secrets.token_hex(4)}", claims={"sub": sub})
+        assert env.idp.verify(t)[1]["sub"] == sub
+        return t
+
+    users_before = count(env, "users", "true")
+    orgs_before = count(env, "organizations", "true")
+    for sub in ("nexodus:operator", "nexodus:admin", "nexodus:"):
+        status, body, headers = Api(env.base, token(sub)).get("/api/users/me")
+        assert (status, body) == (401, {"error": RESERVED.format(sub)}), (sub, body)
+        assert headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert count(env, "users", "true") == users_before
+    assert count(env, "users", "idp_subject LIKE 'nexodus:%' OR username LIKE 'reserved-%'") == 0
+
+    # the operator user exists, as the bootstrap commands create it: its token is refused
+    # all the same, and the operator's row is not rewritten from the token's claims
+    env.sql("INSERT INTO users (idp_subject, username) VALUES ('nexodus:operator', "
+            "'operator') ON CONFLICT (idp_subject) DO NOTHING")
+    operator = ("SELECT id, username, full_name, picture, coalesce(email, ''), email_verified "
+                "FROM users WHERE idp_subject = 'nexodus:operator'")
+    before = env.sql(operator)
+    api = Api(env.base, token("nexodus:operator"))
+    status, body, _ = api.get("/api/users/me")
+    assert (status, body) == (401, {"error": RESERVED.format("nexodus:operator")})
+    status, body, _ = api.post("/api/organizations", {"name": f"op-{secrets.token_hex(4)}"})
+    assert status == 401, body
+    assert env.sql(operator) == before
+    assert count(env, "organizations", "true") == orgs_before
+    # a subject that merely contains the prefix is an ordinary person's
+    sub = f"x-nexodus:{secrets.token_hex(4)}"
+    status, body, _ = Api(env.base, token(sub)).get("/api/users/me")
+    assert status == 200, body
+    assert count(env, "users", f"idp_subject = '{sub}'") == 1
 
 
 def test_reg_key_and_device_token_callers(env):

@@ -19,33 +19,17 @@ import concurrent.futures
 import ipaddress
 import os
 import secrets
-import socket
 
 import pytest
 
+import nexsrv_env
 from api import Api
-from daemons import Daemon, free_port
-from idp import start_idp
-from lab import Lab, wait_until
 
 DEFAULT_V4 = "100.64.0.0/10"
 DEFAULT_V6 = "200::/64"
 
 
-def nexsrv_config(port, conninfo, issuer, audience):
-    # One key makes hundreds of calls at once here: no rate limit in the way.
-    return (f"controller\n listen 127.0.0.1:{port}\n insecure-http\n database {conninfo}\n"
-            f" oidc-issuer {issuer}\n oidc-audience {audience}\n"
-            " rate-limit requests-per-second 1000000\n rate-limit burst 1000000\nexit\n")
-
-
-class Env:
-    def __init__(self, base, idp, db, daemon):
-        self.base = base
-        self.idp = idp
-        self.db = db
-        self.daemon = daemon
-
+class Env(nexsrv_env.Env):
     def person(self, name):
         """A new person: (Api with their token, their user id = default VPC/org id)."""
         api = Api(self.base, self.idp.mint_token(f"{name}-{secrets.token_hex(4)}"))
@@ -53,42 +37,13 @@ class Env:
         assert status == 200, me
         return api, me["id"]
 
-    def token(self, token):
-        return Api(self.base, token)
-
-    def sql(self, query):
-        return self.db.psql(query)
-
-    def count(self, table, where):
-        return int(self.sql(f"SELECT count(*) FROM {table} WHERE {where}"))
-
 
 @pytest.fixture(scope="module")
 def env(postgres_cluster):
-    lab = Lab(label="test_api_vpcs_devices")
-    idp = db = d = None
-    try:
-        idp = start_idp(log_path=os.path.join(lab.tmp, "idp.log"))
-        db = postgres_cluster.create_database()
-        port = free_port(socket.SOCK_STREAM)
-        d = Daemon(lab, "nexsrv", config=nexsrv_config(port, db.conninfo, idp.issuer,
-                                                       idp.audience))
-        d.start()
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: Api(base).get("/private/ready")[0] == 200, timeout=15,
-                   what="nexsrv ready")
-        yield Env(base, idp, db, d)
-        log = d.proc.log()
-        assert d.stop() == 0, d.proc.log(60)
-        assert "Sanitizer" not in log and "runtime error" not in log, log
-    finally:
-        if d:
-            d.cleanup()
-        if idp:
-            idp.stop()
-        if db:
-            db.drop()
-        lab.teardown()
+    # One key makes hundreds of calls at once here: no rate limit in the way.
+    with nexsrv_env.nexsrv_env(postgres_cluster, "test_api_vpcs_devices",
+                               extra=nexsrv_env.NO_RATE_LIMIT, env_class=Env) as e:
+        yield e
 
 
 def pubkey():

@@ -2,10 +2,12 @@
 """nexsrv's database layer against a real PostgreSQL 15: schema migrations at start-up
 (once, under a lock, refusing a newer schema), the watch machinery of the schema (revisions,
 tombstones, notifications, per-VPC ordering), and a database that is missing or goes away
-(nexsrv starts anyway, is not ready, and recovers by itself).  The pool, query, transaction
-and LISTEN code is exercised in C by tests/unit/test_nexsrv_db against a fresh database."""
+(nexsrv starts anyway, is not ready, and recovers by itself), and what "show controller
+status" says of it all.  The pool, query, transaction and LISTEN code is exercised in C by
+tests/unit/test_nexsrv_db against a fresh database."""
 
 import glob
+import json
 import os
 import re
 import secrets
@@ -16,7 +18,9 @@ import urllib.request
 
 import pytest
 
+import stun
 from daemons import BUILDDIR, TOP, Daemon
+from daemons import free_port as free_udp_port
 from fixtures import PG_BIN
 from lab import CmdError, wait_until
 
@@ -397,6 +401,73 @@ def test_database_goes_away_and_back(daemons, postgres):
                what="ready again")
     assert ready_status(d) == 200
     assert d.proc.alive()
+
+
+def controller_status(d):
+    """show controller status json, through nexsh."""
+    r = d.nexsh("show controller status json")
+    assert r.returncode == 0, r.stderr
+    assert SECRET not in r.stdout
+    return json.loads(r.stdout)
+
+
+def test_show_controller_status(daemons, postgres):
+    """The status follows the database (ready, not-ready while it is away, ready again) and
+    reports the HTTP server, the STUN responder's counters, streams and OIDC."""
+    d = daemons(postgres.conninfo)
+    stun_port = free_udp_port()
+    d.write_config(d.config_text.replace("exit\n", f" stun-listen 127.0.0.1:{stun_port}\nexit\n"))
+    d.start()
+    wait_until(lambda: controller_status(d)["status"] == "ready", timeout=15,
+               what="status ready")
+    st = controller_status(d)
+    assert st["database-connected"] is True
+    assert st["status-message"] == "serving: the database answers"
+    assert st["watchers"] == 0
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", st["version"]), st
+    assert st["database"]["configured"] is True
+    assert st["database"]["state"] == "ready"
+    assert f"dbname={postgres.dbname}" in st["database"]["target"]
+    assert st["http"] == {"running": True, "listen": f"127.0.0.1:{d.port}", "port": d.port,
+                          "tls": False}
+    assert st["oidc"] == {"configured": False}
+    assert st["stun"]["running"] is True and st["stun"]["requests"] == 0
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        mapped = stun.binding(s, ("127.0.0.1", stun_port))
+        assert mapped["mapped_port"] == s.getsockname()[1], mapped
+    st = controller_status(d)["stun"]
+    assert st["listen"] == f"127.0.0.1:{stun_port}"
+    assert st["requests"] >= 1 and st["responses"] >= 1, st
+    assert st["error-responses"] == 0 and st["ignored"] == 0 and st["send-failures"] == 0
+
+    name = postgres.dbname
+    cluster = postgres.cluster
+    try:
+        cluster.psql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false;'
+                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     f"WHERE datname = '{name}' AND pid <> pg_backend_pid();")
+        wait_until(lambda: controller_status(d)["status"] == "not-ready", timeout=15,
+                   what="status not-ready")
+        st = controller_status(d)
+        assert st["database-connected"] is False
+        assert st["database"]["state"] == "down"
+        # the last database error follows: refused, or the connection terminated
+        prefix = "the database does not answer: "
+        assert st["status-message"].startswith(prefix), st
+        assert len(st["status-message"]) > len(prefix) + 10, st
+        assert st["http"]["running"] is True
+        r = d.nexsh("show controller status")
+        assert r.returncode == 0, r.stderr
+        assert "Status:             not-ready\n" in r.stdout, r.stdout
+        assert f"dbname={name}" in r.stdout and "(down, not connected)" in r.stdout, r.stdout
+        assert SECRET not in r.stdout
+    finally:
+        cluster.psql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    wait_until(lambda: controller_status(d)["status"] == "ready", timeout=15,
+               what="status ready again")
+    assert controller_status(d)["database-connected"] is True
 
 
 def test_db_layer_in_c(postgres):

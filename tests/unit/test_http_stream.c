@@ -246,10 +246,27 @@ static int h_slow(struct nexsrv_req *req, void *arg)
 static int auth_hook(struct nexsrv_req *req, void *arg)
 {
 	const char *token = nexsrv_req_bearer(req);
+	char long_key[NEXSRV_HTTP_CALLER_KEY_MAX + 1];
 
 	(void)arg;
-	if (token && strcmp(token, "good") == 0) {
+	memset(long_key, 'k', sizeof(long_key));
+	CHECK(nexsrv_req_set_caller_key(req, "x", 0) == -EINVAL);
+	CHECK(nexsrv_req_set_caller_key(req, NULL, 1) == -EINVAL);
+	CHECK(nexsrv_req_set_caller_key(req, long_key, sizeof(long_key)) == -EINVAL);
+	/* "good" and "good-again" are two tokens of one caller; "bob" is another caller;
+	 * "nokey" is let through without a caller key */
+	if (token && (strcmp(token, "good") == 0 || strcmp(token, "good-again") == 0)) {
 		nexsrv_req_set_caller(req, strdup("alice"), free);
+		CHECK(nexsrv_req_set_caller_key(req, "user:alice", 10) == 0);
+		return 0;
+	}
+	if (token && strcmp(token, "bob") == 0) {
+		nexsrv_req_set_caller(req, strdup("bob"), free);
+		CHECK(nexsrv_req_set_caller_key(req, long_key, sizeof(long_key) - 1) == 0);
+		return 0;
+	}
+	if (token && strcmp(token, "nokey") == 0) {
+		nexsrv_req_set_caller(req, strdup("carol"), free);
 		return 0;
 	}
 	if (token && strcmp(token, "custom") == 0) {
@@ -959,55 +976,107 @@ static void test_body_limit(void **state)
 	stop(http);
 }
 
+/* Waits until the metrics text holds needle: a request is counted when MHD says it is
+ * complete, which may be just after its client read the response.  False on timeout. */
+static bool wait_metric(struct nexsrv_http *http, const char *needle)
+{
+	struct nx_sbuf text;
+	bool found = false;
+
+	for (int waited = 0; !found && waited < WAIT_MS; waited += 10) {
+		nx_sbuf_init(&text, NULL, 0);
+		assert_int_equal(nexsrv_metrics_render(nexsrv_http_metrics(http), &text), 0);
+		found = strstr(nx_sbuf_str(&text), needle) != NULL;
+		if (!found && waited + 10 >= WAIT_MS)
+			fprintf(stderr, "no \"%s\" in:\n%s", needle, nx_sbuf_str(&text));
+		nx_sbuf_fini(&text);
+		if (!found)
+			usleep(10 * 1000);
+	}
+	return found;
+}
+
+static int auth_get(uint16_t port, const char *token, struct resp *r)
+{
+	char raw[256];
+
+	snprintf(raw, sizeof(raw),
+		 "GET /auth HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n\r\n", token);
+	request(port, raw, r);
+	return r->status;
+}
+
 static void test_rate_limit(void **state)
 {
+	/* per caller 1/s, burst 2; per client address (all of this test) 10/s, burst 20 */
 	struct nexsrv_http *http =
 		start((struct nexsrv_http_config){ .rate_limit_rps = 1, .rate_limit_burst = 2 });
 	uint16_t port = nexsrv_http_port(http);
-	struct nx_sbuf text;
 	struct nx_err err = { "" };
 	struct resp r;
+	int refused_at = -1;
+	char token[32];
 
 	(void)state;
-	for (int i = 0; i < 2; i++) {
-		request(port, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n", &r);
-		assert_int_equal(r.status, 400);
-	}
-	request(port, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n", &r);
-	assert_int_equal(r.status, 429);
+	nexsrv_http_set_auth_hook(http, auth_hook, NULL);
+	/* the caller tier: a verified caller has its bucket, whatever token it presents */
+	assert_int_equal(auth_get(port, "good", &r), 200);
+	assert_int_equal(auth_get(port, "good-again", &r), 200);
+	assert_int_equal(auth_get(port, "good", &r), 429);
 	assert_string_equal(header(&r, "retry-after"), "1");
 	assert_string_equal(r.body, "{\"error\":\"too many requests\"}");
-	/* a bearer token is a caller of its own; unknown paths count too */
-	request(port, "GET /x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t1\r\n\r\n", &r);
-	assert_int_equal(r.status, 404);
-	request(port, "GET /x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t1\r\n\r\n", &r);
-	assert_int_equal(r.status, 404);
-	request(port, "GET /x HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t1\r\n\r\n", &r);
-	assert_int_equal(r.status, 429);
+	assert_int_equal(auth_get(port, "good-again", &r), 429);
+	/* another caller from the same address is not held back by the first */
+	assert_int_equal(auth_get(port, "bob", &r), 200);
+	assert_int_equal(auth_get(port, "bob", &r), 200);
+	assert_int_equal(auth_get(port, "bob", &r), 429);
+	/* a hook that names no key: the address is the caller, at the per-caller rate */
+	assert_int_equal(auth_get(port, "nokey", &r), 200);
+	assert_int_equal(auth_get(port, "nokey", &r), 200);
+	assert_int_equal(auth_get(port, "nokey", &r), 429);
 
-	nx_sbuf_init(&text, NULL, 0);
-	assert_int_equal(nexsrv_metrics_render(nexsrv_http_metrics(http), &text), 0);
-	assert_non_null(strstr(nx_sbuf_str(&text), "\nhttp_rate_limited_total 2\n"));
-	assert_non_null(
-		strstr(nx_sbuf_str(&text),
-		       "\nhttp_requests_total{method=\"GET\",route=\"/valid\",code=\"400\"} 2\n"));
-	assert_non_null(
-		strstr(nx_sbuf_str(&text),
-		       "\nhttp_requests_total{method=\"GET\",route=\"/valid\",code=\"429\"} 1\n"));
-	assert_non_null(strstr(nx_sbuf_str(&text),
-			       "http_request_duration_seconds_count{method=\"GET\","
-			       "route=\"/valid\"} 3\n"));
-	nx_sbuf_fini(&text);
+	/* the address tier: 10 of its 20 tokens are gone.  Invented tokens fail
+	 * authentication and get no bucket of their own: they drain the address's. */
+	for (int i = 0; i < 100 && refused_at < 0; i++) {
+		snprintf(token, sizeof(token), "invented-%d", i);
+		if (auth_get(port, token, &r) == 429)
+			refused_at = i;
+		else
+			assert_int_equal(r.status, 401);
+	}
+	assert_true(refused_at >= 10); /* the 10 left, plus what refilled meanwhile */
+	assert_true(refused_at < 100);
+	assert_string_equal(header(&r, "retry-after"), "1");
+	assert_string_equal(r.body, "{\"error\":\"too many requests\"}");
 
-	/* off, then on again at run time */
+	assert_true(wait_metric(http, "\nhttp_rate_limited_total 5\n"));
+	assert_true(wait_metric(
+		http, "\nhttp_requests_total{method=\"GET\",route=\"/auth\",code=\"429\"} 5\n"));
+	assert_true(wait_metric(
+		http, "\nhttp_requests_total{method=\"GET\",route=\"/auth\",code=\"200\"} 6\n"));
+
+	/* off, then on again at run time: fresh buckets */
 	assert_int_equal(nexsrv_http_set_rate_limit(http, 0, 0, &err), 0);
-	request(port, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n", &r);
-	assert_int_equal(r.status, 400);
+	for (int i = 0; i < 5; i++) {
+		request(port, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+		assert_int_equal(r.status, 400);
+		assert_int_equal(auth_get(port, "good", &r), 200);
+	}
 	assert_int_equal(nexsrv_http_set_rate_limit(http, 1, 1, &err), 0);
-	request(port, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n", &r);
-	assert_int_equal(r.status, 400);
-	request(port, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n", &r);
-	assert_int_equal(r.status, 429);
+	assert_int_equal(auth_get(port, "good", &r), 200);
+	assert_int_equal(auth_get(port, "good", &r), 429);
+	/* a burst of 1 per caller is a burst of 10 per address: unauthenticated requests
+	 * (unknown paths too) count there */
+	refused_at = -1;
+	for (int i = 0; i < 100 && refused_at < 0; i++) {
+		request(port, "GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+		if (r.status == 429)
+			refused_at = i;
+		else
+			assert_int_equal(r.status, 404);
+	}
+	assert_true(refused_at >= 8 && refused_at < 100);
+	assert_int_equal(nexsrv_http_set_rate_limit(http, 1, 5, &err), 0);
 	assert_int_equal(nexsrv_http_set_rate_limit(http, 2000000, 1, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "out of range"));
 	stop(http);

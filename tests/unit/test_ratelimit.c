@@ -2,7 +2,10 @@
 /*
  * Unit tests for nexsrv/nexsrv_ratelimit: token buckets on a fake clock (burst, refill,
  * Retry-After times, rates from 1 to 1000000 per second), independent keys, the bounded
- * table, reconfiguration, bad input, and many threads on one bucket.
+ * table, reconfiguration, bad input, and many threads on one bucket; and the REST API's two
+ * tiers: address keys (IPv4 /32, IPv6 /64), the address tier's generous limits, requests
+ * that name no verified caller (invented tokens) held by their address, many callers behind
+ * one NAT address each held by their own bucket.
  */
 #include "config.h"
 
@@ -14,6 +17,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <cmocka.h>
 
@@ -264,6 +272,227 @@ static void test_real_clock(void **state)
 	nexsrv_ratelimit_free(rl);
 }
 
+/* --- the two tiers ---------------------------------------------------------------------- */
+
+static struct sockaddr_storage addr(const char *text)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(40000);
+	} else if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(40001);
+	} else {
+		fail_msg("bad test address %s", text);
+	}
+	return ss;
+}
+
+/* The address key of text, as a printable string of hex digits. */
+static const char *akey(const char *text)
+{
+	static char hex[2 * NEXSRV_RATELIMIT_ADDRESS_KEY_MAX + 1];
+	unsigned char key[NEXSRV_RATELIMIT_ADDRESS_KEY_MAX];
+	struct sockaddr_storage ss = addr(text);
+	size_t len = nexsrv_ratelimit_address_key((struct sockaddr *)&ss, key);
+
+	assert_true(len >= 1 && len <= NEXSRV_RATELIMIT_ADDRESS_KEY_MAX);
+	for (size_t i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	return hex;
+}
+
+static void test_address_keys(void **state)
+{
+	unsigned char key[NEXSRV_RATELIMIT_ADDRESS_KEY_MAX];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char a[64];
+
+	(void)state;
+	/* IPv4 by /32; the port does not matter */
+	assert_string_equal(akey("192.0.2.1"), "34c0000201");
+	snprintf(a, sizeof(a), "%s", akey("192.0.2.2"));
+	assert_string_not_equal(akey("192.0.2.1"), a);
+	/* an IPv4-mapped IPv6 address is the IPv4 address (a dual-stack socket) */
+	assert_string_equal(akey("::ffff:192.0.2.1"), "34c0000201");
+	/* IPv6 by /64: any address of a host's /64 is the same client */
+	snprintf(a, sizeof(a), "%s", akey("2001:db8:1:2::1"));
+	assert_string_equal(a, "3620010db800010002");
+	assert_string_equal(akey("2001:db8:1:2:ffff:ffff:ffff:fffe"), a);
+	assert_string_not_equal(akey("2001:db8:1:3::1"), a);
+	/* no address, or another family: one shared key */
+	assert_int_equal(nexsrv_ratelimit_address_key(NULL, key), 1);
+	assert_int_equal(key[0], '?');
+	assert_int_equal(nexsrv_ratelimit_address_key((struct sockaddr *)&sun, key), 1);
+	assert_int_equal(key[0], '?');
+}
+
+static void test_address_tier_is_generous(void **state)
+{
+	(void)state;
+	assert_int_equal(NEXSRV_RATELIMIT_ADDRESS_FACTOR, 10);
+	assert_int_equal(nexsrv_ratelimit_address_rate(50), 500);
+	assert_int_equal(nexsrv_ratelimit_address_burst(100), 1000);
+	assert_int_equal(nexsrv_ratelimit_address_rate(1), 10);
+	/* capped at the largest valid values, without overflow */
+	assert_int_equal(nexsrv_ratelimit_address_rate(200000), NEXSRV_RATELIMIT_RATE_MAX);
+	assert_int_equal(nexsrv_ratelimit_address_burst(NEXSRV_RATELIMIT_BURST_MAX),
+			 NEXSRV_RATELIMIT_BURST_MAX);
+	assert_int_equal(nexsrv_ratelimit_address_rate(UINT32_MAX), NEXSRV_RATELIMIT_RATE_MAX);
+}
+
+static struct nexsrv_ratelimit_tiers *new_tiers(uint32_t rate, uint32_t burst)
+{
+	struct nx_err err = { "" };
+	struct nexsrv_ratelimit_tiers *t;
+
+	fake_now = 1000 * S;
+	t = nexsrv_ratelimit_tiers_new(&(struct nexsrv_ratelimit_config){ .rate = rate,
+									  .burst = burst,
+									  .clock = fake_clock },
+				       &err);
+	if (!t)
+		fail_msg("tiers: %s", err.msg);
+	return t;
+}
+
+/* One request as the HTTP server makes it: the address tier, then (when the caller was
+ * verified, caller != NULL) the caller tier.  0 or -EAGAIN. */
+static int api_request(struct nexsrv_ratelimit_tiers *t, const char *client, const char *caller,
+		       uint64_t *retry_ms)
+{
+	struct sockaddr_storage ss = addr(client);
+	int rc = nexsrv_ratelimit_take_address(t, (struct sockaddr *)&ss, retry_ms);
+
+	if (rc == 0 && caller)
+		rc = nexsrv_ratelimit_take_caller(t, caller, strlen(caller), retry_ms);
+	return rc;
+}
+
+static void test_unverified_requests_are_held_by_address(void **state)
+{
+	/* per caller 1/s, burst 2: per address 10/s, burst 20 */
+	struct nexsrv_ratelimit_tiers *t = new_tiers(1, 2);
+	uint64_t retry = 0;
+
+	(void)state;
+	/* requests whose token fails authentication name no caller: however many tokens a
+	 * client invents, its address's bucket is the one that empties */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(api_request(t, "198.51.100.7", NULL, &retry), 0);
+	assert_int_equal(api_request(t, "198.51.100.7", NULL, &retry), -EAGAIN);
+	assert_int_equal(retry, 100); /* 10 per second */
+	/* a verified caller from there is held back too: the flood came from its address */
+	assert_int_equal(api_request(t, "198.51.100.7", "ualice", NULL), -EAGAIN);
+	/* the same for the whole /64 of an IPv6 client */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(
+			api_request(t, i % 2 ? "2001:db8::1" : "2001:db8::2:3", NULL, NULL), 0);
+	assert_int_equal(api_request(t, "2001:db8::ffff", NULL, NULL), -EAGAIN);
+	/* other addresses are not affected */
+	assert_int_equal(api_request(t, "198.51.100.8", NULL, NULL), 0);
+	assert_int_equal(api_request(t, "2001:db8:0:1::1", "ualice", NULL), 0);
+	/* the address refills at ten times the per-caller rate */
+	fake_now += 100 * MS;
+	assert_int_equal(api_request(t, "198.51.100.7", NULL, NULL), 0);
+	assert_int_equal(api_request(t, "198.51.100.7", NULL, NULL), -EAGAIN);
+	assert_int_equal(nexsrv_ratelimit_count(nexsrv_ratelimit_tier(t, true)), 4);
+	assert_int_equal(nexsrv_ratelimit_count(nexsrv_ratelimit_tier(t, false)), 1);
+	nexsrv_ratelimit_tiers_free(t);
+}
+
+static void test_callers_behind_one_nat_address(void **state)
+{
+	struct nexsrv_ratelimit_tiers *t = new_tiers(1, 2);
+	char dev[16];
+
+	(void)state;
+	/* ten agents behind one address, each using its whole burst: all served */
+	for (int d = 0; d < 10; d++) {
+		snprintf(dev, sizeof(dev), "ddevice-%d", d);
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(api_request(t, "203.0.113.1", dev, NULL), 0);
+	}
+	/* and then each at its own sustained rate, second after second */
+	for (int sec = 0; sec < 5; sec++) {
+		fake_now += 1 * S;
+		for (int d = 0; d < 10; d++) {
+			snprintf(dev, sizeof(dev), "ddevice-%d", d);
+			assert_int_equal(api_request(t, "203.0.113.1", dev, NULL), 0);
+		}
+	}
+	/* one of them going faster is refused by its own bucket, not the others' (five of
+	 * them at their sustained rate leave the address room for the extra tries) */
+	fake_now += 1 * S;
+	assert_int_equal(api_request(t, "203.0.113.1", "ddevice-0", NULL), 0);
+	assert_int_equal(api_request(t, "203.0.113.1", "ddevice-0", NULL), -EAGAIN);
+	assert_int_equal(api_request(t, "203.0.113.1", "ddevice-0", NULL), -EAGAIN);
+	for (int d = 1; d < 5; d++) {
+		snprintf(dev, sizeof(dev), "ddevice-%d", d);
+		assert_int_equal(api_request(t, "203.0.113.1", dev, NULL), 0);
+	}
+	/* a caller is the same caller from any address */
+	assert_int_equal(api_request(t, "192.0.2.99", "ddevice-0", NULL), -EAGAIN);
+	nexsrv_ratelimit_tiers_free(t);
+}
+
+static void test_tiers_reconfigure_and_bad_input(void **state)
+{
+	struct nexsrv_ratelimit_tiers *t = new_tiers(1, 1);
+	struct nx_err err = { "" };
+
+	(void)state;
+	/* burst 1 per caller, 10 per address */
+	assert_int_equal(api_request(t, "192.0.2.1", "u1", NULL), 0);
+	assert_int_equal(api_request(t, "192.0.2.1", "u1", NULL), -EAGAIN);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(api_request(t, "192.0.2.1", NULL, NULL), 0);
+	assert_int_equal(api_request(t, "192.0.2.1", NULL, NULL), -EAGAIN);
+
+	/* both tiers follow a change */
+	assert_int_equal(nexsrv_ratelimit_tiers_set(t, 100, 3, &err), 0);
+	fake_now += 1 * S;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(api_request(t, "192.0.2.1", "u1", NULL), 0);
+	assert_int_equal(api_request(t, "192.0.2.1", "u1", NULL), -EAGAIN);
+	for (int i = 0; i < 26; i++)
+		assert_int_equal(api_request(t, "192.0.2.1", NULL, NULL), 0);
+	assert_int_equal(api_request(t, "192.0.2.1", NULL, NULL), -EAGAIN);
+
+	/* a bad change changes nothing */
+	assert_int_equal(nexsrv_ratelimit_tiers_set(t, 0, 3, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "0 requests per second is out of range"));
+	assert_int_equal(nexsrv_ratelimit_tiers_set(t, 1, 2000000, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "burst 2000000 is out of range"));
+	fake_now += 1 * S;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(api_request(t, "192.0.2.1", "u1", NULL), 0);
+	assert_int_equal(api_request(t, "192.0.2.1", "u1", NULL), -EAGAIN);
+
+	/* caller keys are checked as any key */
+	assert_int_equal(nexsrv_ratelimit_take_caller(t, "", 0, NULL), -EINVAL);
+	assert_int_equal(nexsrv_ratelimit_take_caller(t, NULL, 3, NULL), -EINVAL);
+	nexsrv_ratelimit_tiers_free(t);
+	nexsrv_ratelimit_tiers_free(NULL);
+
+	err.msg[0] = '\0';
+	assert_null(nexsrv_ratelimit_tiers_new(
+		&(struct nexsrv_ratelimit_config){ .rate = 1, .burst = 0 }, &err));
+	assert_non_null(strstr(err.msg, "burst 0 is out of range"));
+	err.msg[0] = '\0';
+	assert_null(nexsrv_ratelimit_tiers_new(
+		&(struct nexsrv_ratelimit_config){ .rate = 1000001, .burst = 1 }, &err));
+	assert_non_null(strstr(err.msg, "1000001 requests per second is out of range"));
+	/* the largest per-caller values give the largest address tier, not an error */
+	t = new_tiers(NEXSRV_RATELIMIT_RATE_MAX, NEXSRV_RATELIMIT_BURST_MAX);
+	assert_int_equal(api_request(t, "192.0.2.1", "u1", NULL), 0);
+	nexsrv_ratelimit_tiers_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +505,11 @@ int main(void)
 		cmocka_unit_test(test_table_is_bounded),
 		cmocka_unit_test(test_threads_share_one_bucket),
 		cmocka_unit_test(test_real_clock),
+		cmocka_unit_test(test_address_keys),
+		cmocka_unit_test(test_address_tier_is_generous),
+		cmocka_unit_test(test_unverified_requests_are_held_by_address),
+		cmocka_unit_test(test_callers_behind_one_nat_address),
+		cmocka_unit_test(test_tiers_reconfigure_and_bad_input),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,39 +111,9 @@ static int devices_list(struct nexsrv_req *req, void *arg)
 
 static int devices_get(struct nexsrv_req *req, void *arg)
 {
-	struct nexsrv *srv = arg;
-	const struct nexsrv_caller *c = nexsrv_api_caller(req);
-	char id[NEXSRV_INPUT_UUID_LEN];
-	struct json_object *obj = NULL;
-	struct nx_err err = { "" };
-	struct nexsrv_sql q;
-	PGresult *res = NULL;
-	PGconn *conn;
-	int rc;
-
-	if (!c || nexsrv_api_path_uuid(req, "id", id) < 0)
-		return 0;
-	conn = nexsrv_api_db_acquire(req, srv);
-	if (!conn)
-		return 0;
-	nexsrv_sql_init(&q);
-	nexsrv_sql_add(&q, "SELECT " NEXSRV_DEVICE_JSON " FROM devices d WHERE d.id = ");
-	nexsrv_sql_param(&q, id);
-	nexsrv_sql_add(&q, " AND ");
-	nexsrv_sql_scope_vpc(&q, c, "d.vpc_id");
-	rc = nexsrv_sql_exec(conn, &q, &res, &err);
-	if (rc == 1)
-		rc = nexsrv_api_row_json(res, 0, &obj, &err);
-	if (rc == 0)
-		rc = nexsrv_reply_not_found(req, "device");
-	else if (rc < 0)
-		rc = nexsrv_api_db_failed(req, rc, &err);
-	else
-		rc = nexsrv_reply_json(req, 200, obj);
-	PQclear(res);
-	nexsrv_sql_fini(&q);
-	nexsrv_db_release(srv->db, conn);
-	return rc;
+	return nexsrv_api_get_in_vpc(
+		req, arg, "SELECT " NEXSRV_DEVICE_JSON " FROM devices d WHERE d.id = ", "d.vpc_id",
+		"device");
 }
 
 /* --- enrolment ----------------------------------------------------------------------------- */

@@ -378,3 +378,46 @@ int nexsrv_api_vpc_reachable(PGconn *conn, const struct nexsrv_caller *c, const 
 	nexsrv_sql_fini(&q);
 	return rc;
 }
+
+int nexsrv_api_reply_one(struct nexsrv_req *req, struct nexsrv *srv, PGconn *conn,
+			 struct nexsrv_sql *q, const char *resource)
+{
+	struct json_object *obj = NULL;
+	struct nx_err err = { "" };
+	PGresult *res = NULL;
+	int rc = nexsrv_sql_exec(conn, q, &res, &err);
+
+	if (rc == 1)
+		rc = nexsrv_api_row_json(res, 0, &obj, &err);
+	if (rc == 0)
+		rc = nexsrv_reply_not_found(req, resource);
+	else if (rc < 0)
+		rc = nexsrv_api_db_failed(req, rc, &err);
+	else
+		rc = nexsrv_reply_json(req, 200, obj);
+	PQclear(res);
+	nexsrv_sql_fini(q);
+	nexsrv_db_release(srv->db, conn);
+	return rc;
+}
+
+int nexsrv_api_get_in_vpc(struct nexsrv_req *req, struct nexsrv *srv, const char *select,
+			  const char *vpc_column, const char *resource)
+{
+	const struct nexsrv_caller *c = nexsrv_api_caller(req);
+	char id[NEXSRV_INPUT_UUID_LEN];
+	struct nexsrv_sql q;
+	PGconn *conn;
+
+	if (!c || nexsrv_api_path_uuid(req, "id", id) < 0)
+		return 0;
+	conn = nexsrv_api_db_acquire(req, srv);
+	if (!conn)
+		return 0;
+	nexsrv_sql_init(&q);
+	nexsrv_sql_add(&q, "%s", select);
+	nexsrv_sql_param(&q, id);
+	nexsrv_sql_add(&q, " AND ");
+	nexsrv_sql_scope_vpc(&q, c, vpc_column);
+	return nexsrv_api_reply_one(req, srv, conn, &q, resource);
+}

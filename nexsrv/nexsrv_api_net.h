@@ -179,6 +179,17 @@ int nexsrv_api_forbid(struct nexsrv_req *req, const char *reason);
 /* A row's first column (a JSON object) as a new object: 1, or a negative errno. */
 int nexsrv_api_row_json(PGresult *res, int row, struct json_object **out, struct nx_err *err);
 
+/* Runs q (one JSON column, at most one row) on conn and answers: 200 with the object, 404
+ * naming resource when there is no row, else as nexsrv_api_db_failed().  Finishes q and
+ * releases conn. */
+int nexsrv_api_reply_one(struct nexsrv_req *req, struct nexsrv *srv, PGconn *conn,
+			 struct nexsrv_sql *q, const char *resource);
+
+/* GET of the object named by the path's {id} among the caller's VPCs: select is
+ * "SELECT <json> FROM <table> <alias> WHERE <alias>.id = ", vpc_column the alias's VPC. */
+int nexsrv_api_get_in_vpc(struct nexsrv_req *req, struct nexsrv *srv, const char *select,
+			  const char *vpc_column, const char *resource);
+
 /*
  * A list reply: "SELECT <json> FROM <from> WHERE <where's text>" with where's parameters,
  * plus the sort/filter/range of the request (fields: what may be sorted and filtered,

@@ -117,12 +117,8 @@ static int regkeys_get(struct nexsrv_req *req, void *arg)
 	struct nexsrv *srv = arg;
 	const struct nexsrv_caller *c = nexsrv_api_caller(req);
 	char id[NEXSRV_INPUT_UUID_LEN];
-	struct json_object *obj = NULL;
-	struct nx_err err = { "" };
 	struct nexsrv_sql q;
-	PGresult *res = NULL;
 	PGconn *conn;
-	int rc;
 
 	if (!c || regkey_path_id(req, c, id) < 0)
 		return 0;
@@ -134,19 +130,7 @@ static int regkeys_get(struct nexsrv_req *req, void *arg)
 	nexsrv_sql_param(&q, id);
 	nexsrv_sql_add(&q, " AND ");
 	regkey_scope(&q, c);
-	rc = nexsrv_sql_exec(conn, &q, &res, &err);
-	if (rc == 1)
-		rc = nexsrv_api_row_json(res, 0, &obj, &err);
-	if (rc == 0)
-		rc = nexsrv_reply_not_found(req, "reg key");
-	else if (rc < 0)
-		rc = nexsrv_api_db_failed(req, rc, &err);
-	else
-		rc = nexsrv_reply_json(req, 200, obj);
-	PQclear(res);
-	nexsrv_sql_fini(&q);
-	nexsrv_db_release(srv->db, conn);
-	return rc;
+	return nexsrv_api_reply_one(req, srv, conn, &q, "reg key");
 }
 
 /* --- changes ------------------------------------------------------------------------------- */

@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Load generator for nexsrv's benchmark (tests/bench/bench-nexsrv): one process drives
+ * many HTTP requests at once through libcurl's multi interface, so that what is measured
+ * is the server, not the cost of starting a client per device.
+ *
+ *   enroll: enrolls --count devices with one registration key, --concurrency requests in
+ *           flight, each with a fresh X25519 public key; prints enrollments per second.
+ *   watch:  holds --watchers streams on a VPC, then --count times sends one change (a PATCH
+ *           of a device, or a trigger request to a reference broadcaster) and measures, for
+ *           every stream, the time from sending the change to receiving its line; prints
+ *           p50/p99/max and, with --pid, the server's RSS and CPU time.
+ *
+ * Output ends with one line "RESULT key=value ..." for the driver to parse.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/errmsg.h"
+#include "lib/strutil.h"
+#include "lib/wgkey.h"
+
+#define LINE_MAX_LEN  65536
+#define WAIT_CHANGE_S 10.0
+#define PER_SOURCE_IP 400 /* streams per 127.x.y.z source address: under nexsrv's per-IP cap */
+
+struct opts {
+	const char *url;
+	const char *token;
+	const char *vpc;
+	const char *device;
+	const char *trigger; /* reference broadcaster: trigger URL instead of a PATCH */
+	unsigned concurrency;
+	unsigned count;
+	unsigned watchers;
+	long pid;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int parse_uint_opt(const char *name, const char *s, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > 10000000UL) {
+		fprintf(stderr, "nexsrv_load: --%s: \"%s\" is not a number up to 10000000\n", name,
+			s);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			perror("nexsrv_load: setrlimit(RLIMIT_NOFILE)");
+	}
+}
+
+/* --- a process's resident size and CPU time, from /proc ---------------------------------- */
+
+static long proc_rss_kb(long pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* utime + stime in seconds, -1 when unreadable. */
+static double proc_cpu_s(long pid)
+{
+	char path[64], buf[2048];
+	unsigned long long ut, st;
+	const char *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may hold spaces */
+	if (!p)
+		return -1;
+	/* after ") ": state(3) ... utime(14) stime(15) */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* --- enroll ------------------------------------------------------------------------------ */
+
+struct enroll_req {
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char body[512];
+};
+
+static size_t discard_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	(void)ptr;
+	(void)ud;
+	return size * nmemb;
+}
+
+static int enroll_prepare(struct enroll_req *r, const struct opts *o, const char *endpoint,
+			  unsigned seq)
+{
+	struct nx_wgkey priv, pub;
+	char b64[NX_WG_KEY_B64_LEN];
+	struct nx_err err;
+
+	if (nx_wgkey_generate_private(&priv, &err) < 0 ||
+	    nx_wgkey_public_from_private(&priv, &pub, &err) < 0) {
+		fprintf(stderr, "nexsrv_load: key: %s\n", err.msg);
+		nx_wgkey_wipe(&priv);
+		return -EIO;
+	}
+	nx_wgkey_wipe(&priv);
+	nx_wgkey_to_base64(&pub, b64);
+	snprintf(r->body, sizeof(r->body),
+		 "{\"vpc_id\":\"%s\",\"public_key\":\"%s\",\"hostname\":\"bench-%u\",\"os\":"
+		 "\"linux\"}",
+		 o->vpc, b64, seq);
+	curl_easy_reset(r->easy);
+	curl_easy_setopt(r->easy, CURLOPT_URL, endpoint);
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
+	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, discard_cb);
+	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 60L);
+	return 0;
+}
+
+static int cmd_enroll(const struct opts *o)
+{
+	struct enroll_req *reqs = NULL;
+	char endpoint[1024], auth[512];
+	unsigned started = 0, ok = 0, failed = 0, status_err[6] = { 0 };
+	CURLM *multi = NULL;
+	int running = 0, rc = 1;
+	double t0, dt;
+
+	if (!o->vpc || !o->token) {
+		fprintf(stderr, "nexsrv_load enroll: --vpc and --token are required\n");
+		return 2;
+	}
+	snprintf(endpoint, sizeof(endpoint), "%s/api/devices", o->url);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", o->token);
+	reqs = calloc(o->concurrency, sizeof(*reqs));
+	multi = curl_multi_init();
+	if (!reqs || !multi)
+		goto out;
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->concurrency);
+	for (unsigned i = 0; i < o->concurrency; i++) {
+		reqs[i].easy = curl_easy_init();
+		reqs[i].hdrs = curl_slist_append(NULL, auth);
+		reqs[i].hdrs = curl_slist_append(reqs[i].hdrs, "Content-Type: application/json");
+		reqs[i].hdrs = curl_slist_append(reqs[i].hdrs, "Expect:");
+		if (!reqs[i].easy || !reqs[i].hdrs)
+			goto out;
+	}
+
+	t0 = now_s();
+	for (unsigned i = 0; i < o->concurrency && started < o->count; i++, started++) {
+		if (enroll_prepare(&reqs[i], o, endpoint, started) < 0)
+			goto out;
+		curl_multi_add_handle(multi, reqs[i].easy);
+	}
+	do {
+		struct CURLMsg *m;
+		int left;
+
+		curl_multi_perform(multi, &running);
+		while ((m = curl_multi_info_read(multi, &left))) {
+			struct enroll_req *r;
+			long code = 0;
+			char *priv;
+
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+			r = (struct enroll_req *)(void *)priv;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+			if (m->data.result == CURLE_OK && code == 201) {
+				ok++;
+			} else {
+				failed++;
+				status_err[code >= 100 && code < 600 ? code / 100 : 0]++;
+				if (failed <= 3)
+					fprintf(stderr,
+						"nexsrv_load: enrolment failed: %s, HTTP %ld\n",
+						curl_easy_strerror(m->data.result), code);
+			}
+			curl_multi_remove_handle(multi, r->easy);
+			if (started < o->count) {
+				if (enroll_prepare(r, o, endpoint, started++) < 0)
+					goto out;
+				curl_multi_add_handle(multi, r->easy);
+				running++;
+			}
+		}
+		if (running)
+			curl_multi_poll(multi, NULL, 0, 1000, NULL);
+	} while (running);
+	dt = now_s() - t0;
+
+	printf("enroll: %u enrolled, %u failed (HTTP 4xx %u, 5xx %u, no answer %u) in %.3f s, "
+	       "%u in flight\n",
+	       ok, failed, status_err[4], status_err[5], status_err[0], dt, o->concurrency);
+	printf("RESULT enrolled=%u failed=%u seconds=%.3f per_s=%.1f\n", ok, failed, dt,
+	       dt > 0 ? ok / dt : 0.0);
+	rc = failed ? 1 : 0;
+out:
+	if (reqs) {
+		for (unsigned i = 0; i < o->concurrency; i++) {
+			if (reqs[i].easy) {
+				curl_multi_remove_handle(multi, reqs[i].easy);
+				curl_easy_cleanup(reqs[i].easy);
+			}
+			curl_slist_free_all(reqs[i].hdrs);
+		}
+		free(reqs);
+	}
+	if (multi)
+		curl_multi_cleanup(multi);
+	return rc;
+}
+
+/* --- watch ------------------------------------------------------------------------------- */
+
+struct stream {
+	CURL *easy;
+	char line[LINE_MAX_LEN];
+	size_t len;
+	bool ready;	   /* saw its first line: the initial list is done */
+	bool done;	   /* the transfer ended (an error for a stream) */
+	unsigned got_seq;  /* last change number seen */
+	const char **mark; /* the marker of the change in progress */
+	double *t_sent;
+	double *sample; /* where to store this stream's latency for the change in progress */
+	unsigned *pending;
+	unsigned *cur_seq;
+};
+
+static void stream_line(struct stream *s)
+{
+	s->line[s->len] = '\0';
+	if (s->len == 0)
+		return; /* keep-alive */
+	if (!s->ready) {
+		if (strstr(s->line, "\"tail\""))
+			s->ready = true;
+		return;
+	}
+	if (*s->mark && s->got_seq != *s->cur_seq && strstr(s->line, *s->mark)) {
+		s->got_seq = *s->cur_seq;
+		*s->sample = now_s() - *s->t_sent;
+		(*s->pending)--;
+	}
+}
+
+static size_t stream_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct stream *s = ud;
+	size_t n = size * nmemb;
+
+	for (size_t i = 0; i < n; i++) {
+		if (ptr[i] == '\n') {
+			stream_line(s);
+			s->len = 0;
+		} else if (s->len < LINE_MAX_LEN - 1) {
+			s->line[s->len++] = ptr[i];
+		}
+	}
+	return n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const double *sorted, size_t n, double p)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+	return sorted[i < n ? i : n - 1];
+}
+
+/* The streams are driven through epoll and curl_multi_socket_action, so that a line arriving
+ * on one stream costs the work of that stream, not a pass over all W of them. */
+struct sockdrv {
+	int ep;
+	long timeout_ms; /* curl's timer: -1 none */
+	double deadline;
+};
+
+static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct sockdrv *d = userp;
+	struct epoll_event ev = { .data.fd = fd };
+
+	(void)easy;
+	(void)socketp;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(d->ep, EPOLL_CTL_DEL, fd, NULL);
+		return 0;
+	}
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+	if (epoll_ctl(d->ep, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT)
+		epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev);
+	return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct sockdrv *d = userp;
+
+	(void)multi;
+	d->timeout_ms = timeout_ms;
+	d->deadline = timeout_ms >= 0 ? now_s() + (double)timeout_ms / 1e3 : 0;
+	return 0;
+}
+
+/* Waits up to timeout_ms for activity, then lets the transfers concerned make progress. */
+static void pump(CURLM *multi, struct sockdrv *d, int timeout_ms)
+{
+	struct epoll_event evs[256];
+	int n, running, wait = timeout_ms;
+
+	if (d->timeout_ms >= 0) {
+		double left = d->deadline - now_s();
+		int left_ms = left > 0 ? (int)(left * 1e3) + 1 : 0;
+
+		if (left_ms < wait)
+			wait = left_ms;
+	}
+	n = epoll_wait(d->ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), wait);
+	for (int i = 0; i < n; i++) {
+		int flags = 0;
+
+		if (evs[i].events & EPOLLIN)
+			flags |= CURL_CSELECT_IN;
+		if (evs[i].events & EPOLLOUT)
+			flags |= CURL_CSELECT_OUT;
+		if (evs[i].events & (EPOLLERR | EPOLLHUP))
+			flags |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(multi, evs[i].data.fd, flags, &running);
+	}
+	if (d->timeout_ms >= 0 && now_s() >= d->deadline) {
+		d->timeout_ms = -1;
+		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+}
+
+static int cmd_watch(const struct opts *o)
+{
+	struct stream *st = NULL;
+	double *samples = NULL, t_sent = 0, t0, t_open, cpu0 = -1, cpu1 = -1, cpu_open = -1;
+	char endpoint[1024], auth[512], patch_url[1024], body[256], mark_buf[64], trig_body[128];
+	const char *mark = NULL, *watch_body;
+	struct curl_slist *hdrs = NULL;
+	unsigned pending = 0, cur_seq = 0, ready, lost = 0, missed = 0, progress = 0;
+	double t_progress;
+	size_t nsamples = 0, base, slots;
+	CURLM *multi = NULL;
+	CURL *trig = NULL;
+	long rss0 = -1, rss1 = -1, rss2 = -1;
+	struct sockdrv drv = { .ep = -1, .timeout_ms = -1 };
+	int rc = 1;
+
+	if (!o->trigger && (!o->vpc || !o->token || !o->device)) {
+		fprintf(stderr, "nexsrv_load watch: --vpc, --token and --device are required "
+				"(or --trigger for a reference broadcaster)\n");
+		return 2;
+	}
+	raise_nofile();
+	if (o->trigger)
+		snprintf(endpoint, sizeof(endpoint), "%s/watch", o->url);
+	else
+		snprintf(endpoint, sizeof(endpoint), "%s/api/vpcs/%s/events", o->url, o->vpc);
+	snprintf(patch_url, sizeof(patch_url), "%s/api/devices/%s", o->url,
+		 o->device ? o->device : "");
+	watch_body = "[{\"kind\":\"device\",\"gt_revision\":0}]";
+	if (o->token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", o->token);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	st = calloc(o->watchers, sizeof(*st));
+	samples = calloc((size_t)o->watchers * o->count + 1, sizeof(*samples));
+	multi = curl_multi_init();
+	trig = curl_easy_init();
+	if (!st || !samples || !multi || !trig || !hdrs)
+		goto out;
+	drv.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (drv.ep < 0) {
+		perror("nexsrv_load: epoll_create1");
+		goto out;
+	}
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)o->watchers + 16);
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &drv);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(multi, CURLMOPT_TIMERDATA, &drv);
+
+	/* The change requests' connection is opened (and kept alive) before the streams: a
+	 * server at its connection limit could not take it later. */
+	curl_easy_setopt(trig, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(trig, CURLOPT_WRITEFUNCTION, discard_cb);
+	curl_easy_setopt(trig, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(trig, CURLOPT_TCP_NODELAY, 1L);
+	if (o->trigger) {
+		curl_easy_setopt(trig, CURLOPT_URL, o->trigger);
+		curl_easy_setopt(trig, CURLOPT_POSTFIELDS, "warm-up");
+	} else {
+		curl_easy_setopt(trig, CURLOPT_URL, patch_url);
+		curl_easy_setopt(trig, CURLOPT_CUSTOMREQUEST, "PATCH");
+		curl_easy_setopt(trig, CURLOPT_POSTFIELDS, "{\"hostname\":\"bench-warm-up\"}");
+	}
+	curl_multi_add_handle(multi, trig);
+	for (t0 = now_s(); now_s() - t0 < 10;) {
+		struct CURLMsg *m;
+		int left;
+		bool done = false;
+
+		pump(multi, &drv, 50);
+		while ((m = curl_multi_info_read(multi, &left)))
+			done |= m->msg == CURLMSG_DONE && m->easy_handle == trig;
+		if (done)
+			break;
+	}
+	curl_multi_remove_handle(multi, trig);
+
+	if (o->pid > 0) {
+		rss0 = proc_rss_kb(o->pid);
+		cpu0 = proc_cpu_s(o->pid);
+	}
+	t0 = now_s();
+	for (unsigned i = 0; i < o->watchers; i++) {
+		struct stream *s = &st[i];
+		char src[32];
+
+		s->easy = curl_easy_init();
+		if (!s->easy)
+			goto out;
+		s->mark = &mark;
+		s->t_sent = &t_sent;
+		s->pending = &pending;
+		s->cur_seq = &cur_seq;
+		s->sample = &samples[0];
+		/* loopback sources spread over 127.1.x.y: nexsrv caps connections per address */
+		snprintf(src, sizeof(src), "127.1.%u.%u", i / PER_SOURCE_IP / 250,
+			 i / PER_SOURCE_IP % 250 + 1);
+		curl_easy_setopt(s->easy, CURLOPT_URL, endpoint);
+		curl_easy_setopt(s->easy, CURLOPT_INTERFACE, src);
+		curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, watch_body);
+		curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, stream_cb);
+		curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+		curl_easy_setopt(s->easy, CURLOPT_PRIVATE, (char *)s);
+		curl_easy_setopt(s->easy, CURLOPT_TCP_NODELAY, 1L);
+		curl_multi_add_handle(multi, s->easy);
+	}
+
+	/* every stream open and past its initial list */
+	t_progress = t0;
+	for (;;) {
+		struct CURLMsg *m;
+		int left;
+
+		pump(multi, &drv, 100);
+		while ((m = curl_multi_info_read(multi, &left))) {
+			char *p;
+
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &p);
+			if (!((struct stream *)(void *)p)->done) {
+				((struct stream *)(void *)p)->done = true;
+				if (++lost <= 3)
+					fprintf(stderr, "nexsrv_load: a stream ended: %s\n",
+						curl_easy_strerror(m->data.result));
+			}
+		}
+		ready = 0;
+		for (unsigned i = 0; i < o->watchers; i++)
+			ready += st[i].ready && !st[i].done;
+		if (ready + lost >= o->watchers)
+			break;
+		if (ready + lost != progress) {
+			progress = ready + lost;
+			t_progress = now_s();
+		} else if (now_s() - t_progress > 10) {
+			fprintf(stderr,
+				"nexsrv_load: only %u of %u streams open, none more in 10 s: "
+				"going on with those\n",
+				ready, o->watchers);
+			break;
+		}
+	}
+	t_open = now_s() - t0;
+	printf("watch: %u streams open in %.3f s (%u failed)\n", ready, t_open, lost);
+	if (o->pid > 0) {
+		rss1 = proc_rss_kb(o->pid);
+		cpu_open = proc_cpu_s(o->pid);
+	}
+
+	for (unsigned c = 1; c <= o->count; c++) {
+		double start;
+
+		snprintf(mark_buf, sizeof(mark_buf), "bench-change-%u-%ld", c, (long)getpid());
+		if (o->trigger) {
+			snprintf(trig_body, sizeof(trig_body), "%s", mark_buf);
+			curl_easy_setopt(trig, CURLOPT_URL, o->trigger);
+			curl_easy_setopt(trig, CURLOPT_POSTFIELDS, trig_body);
+		} else {
+			snprintf(body, sizeof(body), "{\"hostname\":\"%s\"}", mark_buf);
+			curl_easy_setopt(trig, CURLOPT_URL, patch_url);
+			curl_easy_setopt(trig, CURLOPT_CUSTOMREQUEST, "PATCH");
+			curl_easy_setopt(trig, CURLOPT_POSTFIELDS, body);
+		}
+		pending = 0;
+		for (unsigned i = 0; i < o->watchers; i++) {
+			if (st[i].ready && !st[i].done) {
+				st[i].sample = &samples[nsamples + pending];
+				*st[i].sample = -1; /* not received */
+				pending++;
+			}
+		}
+		base = nsamples;
+		slots = pending;
+		nsamples += pending;
+		cur_seq = c;
+		mark = mark_buf;
+		t_sent = now_s();
+		curl_multi_add_handle(multi, trig);
+		start = t_sent;
+		while (pending && now_s() - start < WAIT_CHANGE_S) {
+			struct CURLMsg *m;
+			int left;
+
+			pump(multi, &drv, 50);
+			while ((m = curl_multi_info_read(multi, &left))) {
+				long code = 0;
+
+				if (m->msg != CURLMSG_DONE || m->easy_handle != trig)
+					continue;
+				curl_easy_getinfo(trig, CURLINFO_RESPONSE_CODE, &code);
+				if (m->data.result != CURLE_OK || code / 100 != 2)
+					fprintf(stderr, "nexsrv_load: change %u: %s, HTTP %ld\n", c,
+						curl_easy_strerror(m->data.result), code);
+			}
+		}
+		curl_multi_remove_handle(multi, trig);
+		if (pending) {
+			fprintf(stderr,
+				"nexsrv_load: change %u: %u streams did not see it in %.0f s\n", c,
+				pending, WAIT_CHANGE_S);
+			missed += pending;
+			/* keep only the received ones */
+			nsamples = base;
+			for (size_t k = base; k < base + slots; k++)
+				if (samples[k] >= 0)
+					samples[nsamples++] = samples[k];
+		}
+		mark = NULL;
+		/* let the trailing work of this change settle before the next one */
+		for (double t = now_s(); now_s() - t < 0.05;)
+			pump(multi, &drv, 10);
+	}
+	if (o->pid > 0) {
+		rss2 = proc_rss_kb(o->pid);
+		cpu1 = proc_cpu_s(o->pid);
+	}
+
+	/* missed deliveries are counted apart, not as latencies */
+	qsort(samples, nsamples, sizeof(*samples), cmp_double);
+	printf("watch: %zu deliveries of %u changes to %u streams: p50 %.2f ms, p99 %.2f ms, "
+	       "max %.2f ms, %u missed\n",
+	       nsamples, o->count, ready, pct(samples, nsamples, 50) * 1e3,
+	       pct(samples, nsamples, 99) * 1e3, nsamples ? samples[nsamples - 1] * 1e3 : 0.0,
+	       missed);
+	if (o->pid > 0)
+		printf("watch: server pid %ld: RSS %ld kB idle, %ld kB with the streams open, "
+		       "%ld kB after the changes; CPU %.2f s to open the streams, %.2f s for the "
+		       "changes\n",
+		       o->pid, rss0, rss1, rss2, cpu_open - cpu0, cpu1 - cpu_open);
+	printf("RESULT streams=%u failed=%u open_s=%.3f samples=%zu missed=%u p50_ms=%.3f "
+	       "p99_ms=%.3f max_ms=%.3f rss_idle_kb=%ld rss_kb=%ld rss_after_kb=%ld "
+	       "cpu_open_s=%.2f cpu_changes_s=%.2f\n",
+	       ready, lost, t_open, nsamples, missed, pct(samples, nsamples, 50) * 1e3,
+	       pct(samples, nsamples, 99) * 1e3, nsamples ? samples[nsamples - 1] * 1e3 : 0.0, rss0,
+	       rss1, rss2, o->pid > 0 ? cpu_open - cpu0 : -1.0,
+	       o->pid > 0 ? cpu1 - cpu_open : -1.0);
+	rc = (lost || missed) ? 1 : 0;
+out:
+	if (st) {
+		for (unsigned i = 0; i < o->watchers; i++) {
+			if (st[i].easy) {
+				curl_multi_remove_handle(multi, st[i].easy);
+				curl_easy_cleanup(st[i].easy);
+			}
+		}
+		free(st);
+	}
+	if (trig)
+		curl_easy_cleanup(trig);
+	if (multi)
+		curl_multi_cleanup(multi);
+	curl_slist_free_all(hdrs);
+	free(samples);
+	if (drv.ep >= 0)
+		close(drv.ep);
+	return rc;
+}
+
+/* --- main -------------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fputs("usage: nexsrv_load enroll --url URL --token RK:... --vpc ID [--concurrency N] "
+	      "[--count N]\n"
+	      "       nexsrv_load watch --url URL --token DT:... --vpc ID --device ID "
+	      "[--watchers W] [--count N] [--pid PID]\n"
+	      "       nexsrv_load watch --url URL --trigger URL [--watchers W] [--count N] "
+	      "[--pid PID]\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "url", required_argument, NULL, 'u' },
+		{ "token", required_argument, NULL, 't' },
+		{ "vpc", required_argument, NULL, 'v' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "trigger", required_argument, NULL, 'T' },
+		{ "concurrency", required_argument, NULL, 'c' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "watchers", required_argument, NULL, 'w' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .concurrency = 32, .count = 1000, .watchers = 1000 };
+	const char *cmd;
+	unsigned pid = 0;
+	int c, rc;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	cmd = argv[1];
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+			o.url = optarg;
+			break;
+		case 't':
+			o.token = optarg;
+			break;
+		case 'v':
+			o.vpc = optarg;
+			break;
+		case 'd':
+			o.device = optarg;
+			break;
+		case 'T':
+			o.trigger = optarg;
+			break;
+		case 'c':
+			if (parse_uint_opt("concurrency", optarg, &o.concurrency) < 0)
+				return 2;
+			break;
+		case 'n':
+			if (parse_uint_opt("count", optarg, &o.count) < 0)
+				return 2;
+			break;
+		case 'w':
+			if (parse_uint_opt("watchers", optarg, &o.watchers) < 0)
+				return 2;
+			break;
+		case 'p':
+			if (parse_uint_opt("pid", optarg, &pid) < 0)
+				return 2;
+			o.pid = pid;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!o.url || optind != argc || !o.concurrency || !o.watchers) {
+		usage(stderr);
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "nexsrv_load: curl_global_init failed\n");
+		return 1;
+	}
+	if (!strcmp(cmd, "enroll")) {
+		rc = cmd_enroll(&o);
+	} else if (!strcmp(cmd, "watch")) {
+		rc = cmd_watch(&o);
+	} else {
+		usage(stderr);
+		rc = 2;
+	}
+	curl_global_cleanup();
+	return rc;
+}

@@ -277,3 +277,51 @@ out:
 		unlink(tmp);
 	return rc;
 }
+
+int nx_read_file(const char *path, size_t max, char **out, size_t *len, struct nx_err *err)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	ssize_t r;
+	int fd, rc;
+
+	*out = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		return nx_err_set(err, -rc, "cannot open %s: %s", path, strerror(-rc));
+	}
+	buf = malloc(max + 1);
+	if (!buf) {
+		rc = nx_err_set(err, ENOMEM, "out of memory reading %s", path);
+		goto out;
+	}
+	/* One byte past max tells a file that is too large from one that just fits. */
+	while (n <= max) {
+		r = read(fd, buf + n, max + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			nx_err_set(err, -rc, "cannot read %s: %s", path, strerror(-rc));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > max) {
+		rc = nx_err_set(err, EFBIG, "%s is larger than %zu bytes", path, max);
+		goto out;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}

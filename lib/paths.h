@@ -35,4 +35,8 @@ int nx_mkdir_parents(const char *path, unsigned mode, int dir_itself, struct nx_
 int nx_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
 			 struct nx_err *err);
 
+/* Reads a whole file of at most max bytes into a malloc'd, NUL-terminated *out (*len bytes).
+ * -ENOENT when it does not exist (err says so), -EFBIG when larger than max. */
+int nx_read_file(const char *path, size_t max, char **out, size_t *len, struct nx_err *err);
+
 #endif /* NX_PATHS_H */

@@ -7,6 +7,15 @@
  * nexd_nb_config.c  the configuration callbacks
  * nexd_vty.c        CLI commands
  * nexd_debug.c      debug switches
+ * nexd_state.c      the device's identity in the state directory
+ * nexd_ctrl.c       the control session: enrollment, the watch stream, reporting endpoints
+ * nexd_peers.c      the peers the controller lists and the state the dataplane must hold
+ * nexd_reconcile.c  diffing that state against WireGuard and the kernel, and repairing it
+ * nexd_dplane.c     the tunnel interface: backend choice, keys, addresses, link
+ * nexd_show.c       show commands
+ * nexd_device.c     parsing and checking what the controller sends
+ * nexd_rtnl.c       rtnetlink: links, addresses, batched routes
+ * nexd_wg*.c        WireGuard backends (nexd_wg.h)
  */
 #ifndef NEXD_H
 #define NEXD_H
@@ -15,7 +24,11 @@
 #include <stdint.h>
 
 #include "lib/daemon.h"
+#include "lib/httpc.h"
 #include "lib/log.h"
+#include "nexd/nexd_device.h"
+#include "nexd/nexd_rtnl.h"
+#include "nexd/nexd_wg.h"
 
 #define NEXD_YANG_MODULE "nexodus-agent"
 #define NEXD_XPATH	 "/nexodus-agent:nexodus"
@@ -31,6 +44,8 @@ enum nexd_wg_backend {
 	NEXD_WG_UAPI,
 };
 
+#define NEXD_MAX_CONFIG_LIST 64
+
 /* The configuration as applied: written only by northbound APPLY callbacks. */
 struct nexd_config {
 	char service_url[1024];
@@ -41,12 +56,87 @@ struct nexd_config {
 	enum nexd_wg_backend backend;
 	bool relay;
 	bool exit_node;
+	bool flush_on_exit;
+	bool insecure_skip_tls_verify;
+	char ca_file[1024];
+	struct nx_prefix advertise[NEXD_MAX_CONFIG_LIST];
+	size_t n_advertise;
 };
+
+/* The device's identity (nexd_state.c): what enrollment produced, kept in the state directory
+ * (0600) so that a restart is the same device with the same addresses. */
+struct nexd_identity {
+	struct nx_wgkey private_key; /* generated here, never sent anywhere */
+	struct nx_wgkey public_key;
+	char service_url[1024]; /* the service the device is enrolled with; "" when not enrolled */
+	char device_id[NEXD_UUID_LEN];
+	char vpc_id[NEXD_UUID_LEN];
+	char token[512]; /* the device token, DT:... */
+	struct nx_addr tunnel_ipv4;
+	struct nx_addr tunnel_ipv6;
+	uint16_t listen_port; /* the port WireGuard used last; kept across restarts */
+};
+
+int nexd_identity_load_key(const char *state_dir, struct nexd_identity *id, struct nx_err *err);
+int nexd_identity_load(const char *state_dir, struct nexd_identity *id, struct nx_err *err);
+int nexd_identity_save(const char *state_dir, const struct nexd_identity *id, struct nx_err *err);
+int nexd_identity_forget(const char *state_dir, struct nx_err *err);
+
+enum nexd_state {
+	NEXD_NOT_CONFIGURED,
+	NEXD_ENROLLING,
+	NEXD_CONNECTING,
+	NEXD_CONNECTED,
+	NEXD_ERROR,
+};
+
+const char *nexd_state_name(enum nexd_state s);
+
+/* A route nexd holds (or has just adopted) through its interface. */
+struct nexd_route {
+	struct nx_prefix prefix;
+	struct nx_wgkey peer; /* whose allowed IPs carry it; zero for an adopted, unclaimed one */
+	uint64_t installed_at_ns; /* wall clock */
+	bool installed;
+};
+
+struct nexd_peers;
+struct nexd_ctrl;
 
 struct nexd {
 	struct nx_daemon *daemon;
 	struct nexd_config cfg;
+	struct nexd_identity id;
+	bool have_identity; /* the key is loaded (id.private_key/public_key valid) */
+
+	enum nexd_state state;
+	char state_msg[256];
+
+	struct nx_httpc *http;
+	struct nexd_ctrl *ctrl;
+	struct nexd_peers *peers;
+
+	/* The dataplane (nexd_dplane.c, nexd_reconcile.c). */
+	struct nexd_wg wg;
+	struct nexd_rtnl *rtnl;
+	int ifindex;
+	bool dplane_up;
+	struct nexd_vpc_info vpc;
+	bool forwarding; /* IP forwarding turned on (subnet router, relay) */
+	bool synced; /* a complete listing has arrived since start: stale state may be swept */
+	bool reconcile_timer_ready;
+	struct nx_timer reconcile_timer;
+	struct nx_defer reconcile_soon;
+	struct nexd_route *routes; /* sorted by prefix */
+	size_t n_routes;
+	/* This host's addresses with their subnets, as last read (endpoints "local"). */
+	struct nexd_endpoint local_endpoints[NEXD_MAX_ENDPOINTS];
+	struct nx_prefix local_nets[NEXD_MAX_ENDPOINTS];
+	size_t n_local_endpoints;
 };
+
+void nexd_set_state(struct nexd *nexd, enum nexd_state s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 extern const struct nx_nb_node nexd_nb_nodes[];
 extern const size_t nexd_nb_nodes_count;
@@ -70,13 +160,75 @@ int nexd_relay_create(struct nx_nb_cb_args *args);
 int nexd_relay_destroy(struct nx_nb_cb_args *args);
 int nexd_exit_node_create(struct nx_nb_cb_args *args);
 int nexd_exit_node_destroy(struct nx_nb_cb_args *args);
+int nexd_ca_file_modify(struct nx_nb_cb_args *args);
+int nexd_ca_file_destroy(struct nx_nb_cb_args *args);
+int nexd_insecure_create(struct nx_nb_cb_args *args);
+int nexd_insecure_destroy(struct nx_nb_cb_args *args);
+int nexd_flush_on_exit_create(struct nx_nb_cb_args *args);
+int nexd_flush_on_exit_destroy(struct nx_nb_cb_args *args);
+void nexd_config_apply_finish(struct nx_nb_cb_args *args);
 int nexd_debug_create(struct nx_nb_cb_args *args);
 int nexd_debug_destroy(struct nx_nb_cb_args *args);
 void nexd_config_from_tree(struct nexd *nexd, const struct lyd_node *tree);
 
+/* nexd_ctrl.c */
+int nexd_ctrl_new(struct nexd *nexd, struct nx_err *err);
+void nexd_ctrl_free(struct nexd *nexd);
+/* The configuration changed (service-url, registration-key, vpc-id, advertise-cidr...). */
+void nexd_ctrl_config_changed(struct nexd *nexd);
+/* The local endpoints or advertised prefixes changed: report them to the controller. */
+void nexd_ctrl_report_soon(struct nexd *nexd);
+bool nexd_ctrl_connected(const struct nexd *nexd);
+const char *nexd_ctrl_service(const struct nexd *nexd);
+int64_t nexd_ctrl_revision(const struct nexd *nexd);
+
+/* nexd_peers.c: the peer table, keyed by device id. */
+struct nexd_peer {
+	struct nexd_device_info dev;
+	bool valid; /* passed nexd_device_check(); else reason says why it is ignored */
+	char reason[160];
+	bool stale; /* not seen again in the listing under way */
+	/* what the dataplane holds for it, as last read */
+	bool in_dataplane;
+	struct nx_addr endpoint;
+	uint16_t endpoint_port;
+	int64_t last_handshake_s;
+	uint64_t rx_bytes, tx_bytes;
+	/* the endpoint nexd configured last, so WireGuard's own roaming is not fought */
+	struct nx_addr set_endpoint;
+	uint16_t set_endpoint_port;
+	const char *path; /* "direct-local", "reflexive", "relay", "via-relay", "none" */
+};
+
+struct nexd_peers *nexd_peers_new(void);
+void nexd_peers_free(struct nexd_peers *t);
+/* Takes over d's allocations (d is zeroed).  Returns the entry. */
+struct nexd_peer *nexd_peers_upsert(struct nexd_peers *t, struct nexd_device_info *d);
+void nexd_peers_remove(struct nexd_peers *t, const char *device_id);
+struct nexd_peer *nexd_peers_find(struct nexd_peers *t, const char *device_id);
+struct nexd_peer *nexd_peers_find_key(struct nexd_peers *t, const struct nx_wgkey *key);
+size_t nexd_peers_count(const struct nexd_peers *t);
+struct nexd_peer *nexd_peers_at(struct nexd_peers *t, size_t i); /* sorted by device id */
+void nexd_peers_mark_stale(struct nexd_peers *t);
+size_t nexd_peers_sweep_stale(struct nexd_peers *t);
+
+/* nexd_dplane.c */
+int nexd_dplane_up(struct nexd *nexd, struct nx_err *err);
+void nexd_dplane_down(struct nexd *nexd);
+/* Something changed: reconcile on the next loop iteration. */
+void nexd_dplane_changed(struct nexd *nexd);
+/* Re-reads this host's addresses (endpoints "local"); true when they changed. */
+bool nexd_local_endpoints_refresh(struct nexd *nexd);
+
+/* nexd_reconcile.c */
+int nexd_reconcile(struct nexd *nexd, struct nx_err *err);
+const struct nexd_route *nexd_route_find(const struct nexd *nexd, const struct nx_prefix *p);
+
+/* nexd_show.c */
+int nexd_show_init(struct nexd *nexd, struct nx_err *err);
+
 /* nexd_vty.c */
 int nexd_vty_init(struct nexd *nexd, struct nx_err *err);
-const char *nexd_status(const struct nexd *nexd);
 
 /* nexd_debug.c */
 NX_DEBUG_DECLARE(nexd_controller);

@@ -175,44 +175,109 @@ int nexd_stun_server_destroy(struct nx_nb_cb_args *args)
 /* libyang stores prefixes in canonical form (host bits cleared), as FRR does. */
 int nexd_advertise_cidr_create(struct nx_nb_cb_args *args)
 {
-	if (args->event == NX_NB_EV_APPLY)
+	struct nexd_config *cfg = &nexd_of(args)->cfg;
+	struct nx_prefix p;
+
+	if (nx_prefix_parse(value_of(args), &p, 0, NULL) < 0) {
+		snprintf(args->errmsg, args->errmsg_len, "advertise-cidr %s: not a prefix",
+			 value_of(args));
+		return -EINVAL;
+	}
+	if (args->event == NX_NB_EV_VALIDATE && cfg->n_advertise >= NEXD_MAX_CONFIG_LIST) {
+		snprintf(args->errmsg, args->errmsg_len,
+			 "advertise-cidr %s: at most %d prefixes can be advertised", value_of(args),
+			 NEXD_MAX_CONFIG_LIST);
+		return -ENOSPC;
+	}
+	if (args->event == NX_NB_EV_APPLY && cfg->n_advertise < NEXD_MAX_CONFIG_LIST) {
+		nx_prefix_normalize(&p);
+		cfg->advertise[cfg->n_advertise++] = p;
 		nx_debug(&dbg_nexd_peers, "advertise-cidr %s added", value_of(args));
+	}
 	return 0;
 }
 
 int nexd_advertise_cidr_destroy(struct nx_nb_cb_args *args)
 {
-	if (args->event == NX_NB_EV_APPLY)
-		nx_debug(&dbg_nexd_peers, "advertise-cidr %s removed", value_of(args));
+	struct nexd_config *cfg = &nexd_of(args)->cfg;
+	struct nx_prefix p;
+
+	if (args->event != NX_NB_EV_APPLY || nx_prefix_parse(value_of(args), &p, 0, NULL) < 0)
+		return 0;
+	nx_prefix_normalize(&p);
+	for (size_t i = 0; i < cfg->n_advertise; i++) {
+		if (nx_prefix_cmp(&cfg->advertise[i], &p) == 0) {
+			cfg->advertise[i] = cfg->advertise[--cfg->n_advertise];
+			break;
+		}
+	}
+	nx_debug(&dbg_nexd_peers, "advertise-cidr %s removed", value_of(args));
 	return 0;
+}
+
+int nexd_ca_file_modify(struct nx_nb_cb_args *args)
+{
+	return string_leaf(args, nexd_of(args)->cfg.ca_file, sizeof(nexd_of(args)->cfg.ca_file));
+}
+
+int nexd_ca_file_destroy(struct nx_nb_cb_args *args)
+{
+	return string_leaf_clear(args, nexd_of(args)->cfg.ca_file);
+}
+
+/* An empty leaf that sets or clears one flag of the configuration. */
+static int flag_leaf(struct nx_nb_cb_args *args, bool *flag, bool on)
+{
+	if (args->event == NX_NB_EV_APPLY)
+		*flag = on;
+	return 0;
+}
+
+int nexd_insecure_create(struct nx_nb_cb_args *args)
+{
+	return flag_leaf(args, &nexd_of(args)->cfg.insecure_skip_tls_verify, true);
+}
+
+int nexd_insecure_destroy(struct nx_nb_cb_args *args)
+{
+	return flag_leaf(args, &nexd_of(args)->cfg.insecure_skip_tls_verify, false);
+}
+
+int nexd_flush_on_exit_create(struct nx_nb_cb_args *args)
+{
+	return flag_leaf(args, &nexd_of(args)->cfg.flush_on_exit, true);
+}
+
+int nexd_flush_on_exit_destroy(struct nx_nb_cb_args *args)
+{
+	return flag_leaf(args, &nexd_of(args)->cfg.flush_on_exit, false);
 }
 
 int nexd_relay_create(struct nx_nb_cb_args *args)
 {
-	if (args->event == NX_NB_EV_APPLY)
-		nexd_of(args)->cfg.relay = true;
-	return 0;
+	return flag_leaf(args, &nexd_of(args)->cfg.relay, true);
 }
 
 int nexd_relay_destroy(struct nx_nb_cb_args *args)
 {
-	if (args->event == NX_NB_EV_APPLY)
-		nexd_of(args)->cfg.relay = false;
-	return 0;
+	return flag_leaf(args, &nexd_of(args)->cfg.relay, false);
 }
 
 int nexd_exit_node_create(struct nx_nb_cb_args *args)
 {
-	if (args->event == NX_NB_EV_APPLY)
-		nexd_of(args)->cfg.exit_node = true;
-	return 0;
+	return flag_leaf(args, &nexd_of(args)->cfg.exit_node, true);
 }
 
 int nexd_exit_node_destroy(struct nx_nb_cb_args *args)
 {
-	if (args->event == NX_NB_EV_APPLY)
-		nexd_of(args)->cfg.exit_node = false;
-	return 0;
+	return flag_leaf(args, &nexd_of(args)->cfg.exit_node, false);
+}
+
+/* After a commit that touched the agent's configuration: the control session and the
+ * dataplane act on the new values (service changed, key given, prefixes advertised...). */
+void nexd_config_apply_finish(struct nx_nb_cb_args *args)
+{
+	nexd_ctrl_config_changed(nexd_of(args));
 }
 
 static int debug_set(struct nx_nb_cb_args *args, bool on)

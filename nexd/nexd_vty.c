@@ -41,6 +41,12 @@ static const struct nx_cmd nexodus_cmds[] = {
 	NX_NB_CLI_FLAG_CMD("relay",
 			   "Relay traffic for peers that cannot reach each other directly\n"),
 	NX_NB_CLI_FLAG_CMD("exit-node", "Offer this device as an exit node (default route)\n"),
+	NX_NB_CLI_LEAF_CMDS("ca-file", "WORD", "Certificate authorities for the service's TLS\n",
+			    "PEM file\n"),
+	NX_NB_CLI_FLAG_CMD("insecure-skip-tls-verify",
+			   "Do not verify the service's TLS certificate (tests only)\n"),
+	NX_NB_CLI_FLAG_CMD("flush-on-exit",
+			   "Remove the interface, peers and routes when nexd stops\n"),
 };
 
 NX_DEFUN(nexodus_enter, "nexodus", "Nexodus agent configuration\n")
@@ -67,34 +73,6 @@ NX_DEFUN(debug_nexodus, "[no] debug nexodus <controller|dataplane|peers|nat>$sub
 			  nx_cmd_arg_has(argc, argv, "no") ? NX_NB_OP_DESTROY : NX_NB_OP_CREATE,
 			  xpath, NULL);
 	return nx_nb_cli_apply(vty);
-}
-
-const char *nexd_status(const struct nexd *nexd)
-{
-	const struct nexd_config *cfg = &nexd->cfg;
-
-	if (!cfg->service_url[0] || !cfg->reg_key[0])
-		return "not-configured";
-	return "enrolling";
-}
-
-NX_DEFUN(show_nexodus_status, "show nexodus status [json]",
-	 "Show running system information\nNexodus agent\nAgent status\nJSON output\n")
-{
-	const struct nexd *nexd = vty->daemon;
-	const char *status = nexd_status(nexd);
-
-	if (nx_cmd_arg_has(argc, argv, "json")) {
-		nx_vty_out(vty, "{\"status\":\"%s\",\"interface\":\"%s\"}\n", status,
-			   nexd->cfg.ifname);
-		return NX_CMD_SUCCESS;
-	}
-	nx_vty_out(vty, "Status:    %s\n",
-		   strcmp(status, "not-configured") == 0 ? "not configured (set service-url and "
-							   "registration-key)"
-							 : status);
-	nx_vty_out(vty, "Interface: %s\n", nexd->cfg.ifname);
-	return NX_CMD_SUCCESS;
 }
 
 struct show_debug_ctx {
@@ -136,8 +114,9 @@ int nexd_vty_init(struct nexd *nexd, struct nx_err *err)
 		int node;
 		const struct nx_cmd *cmd;
 	} cmds[] = {
-		{ NX_NODE_CONFIG, &nexodus_enter }, { NX_NODE_CONFIG, &no_nexodus },
-		{ NX_NODE_CONFIG, &debug_nexodus }, { NX_NODE_VIEW, &show_nexodus_status },
+		{ NX_NODE_CONFIG, &nexodus_enter },
+		{ NX_NODE_CONFIG, &no_nexodus },
+		{ NX_NODE_CONFIG, &debug_nexodus },
 		{ NX_NODE_VIEW, &show_debugging },
 	};
 	int rc = nx_cmd_node_install(tree, &nexodus_node);

@@ -153,7 +153,7 @@ def test_unconfigured_daemon_stays_up(lab):
         d.start()
         r = d.nexsh("show nexodus status json")
         assert r.returncode == 0, r.stderr
-        assert json.loads(r.stdout)["status"] == "not-configured"
+        assert json.loads(r.stdout)["state"] == "not-configured"
     finally:
         d.cleanup()
 

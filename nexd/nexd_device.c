@@ -1,0 +1,809 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The controller's words, read as untrusted input (nexd_device.h).  nexsrv is the authority on
+ * who is in the VPC, but nothing it sends is allowed to crash the agent or to put a route or a
+ * peer into the dataplane that would take traffic away from the tunnel: every field is
+ * type-checked and bounded here, and a rejected object is named field by field so that an
+ * operator can tell which device the controller got wrong.  Fields that nexd does not know
+ * are ignored, so that a newer controller may add some.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/jsonutil.h"
+#include "lib/strutil.h"
+#include "nexd/nexd_device.h"
+
+/* Nesting of a watch line: line, value, endpoints (or rules), entry, field. */
+#define NEXD_EVENT_DEPTH     NX_JSON_DEFAULT_DEPTH
+/* Entries of ipv4_tunnel_ips / ipv6_tunnel_ips (nexsrv gives one; only the first is used). */
+#define NEXD_MAX_TUNNEL_IPS  8
+/* allowed_ips: the tunnel addresses as host prefixes. */
+#define NEXD_MAX_ALLOWED_IPS (2 * NEXD_MAX_TUNNEL_IPS)
+/* Other text fields: bounded so that a message quoting them stays short. */
+#define NEXD_OS_MAX	     256
+#define NEXD_TIME_MAX	     64
+#define NEXD_TEXT_MAX	     4096
+/* Field paths in messages: "device.endpoints[15].address". */
+#define NEXD_FIELD_LEN	     64
+/* Quoted input in messages. */
+#define NEXD_QUOTE_LEN	     48
+
+/* --- messages ------------------------------------------------------------------------------ */
+
+static int fail(struct nx_err *err, int code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* "field: reason"; returns -code. */
+static int fail(struct nx_err *err, int code, const char *field, const char *fmt, ...)
+{
+	char why[NX_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return nx_err_set(err, code, "%s: %s", field, why);
+}
+
+static const char *type_name(const struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null:
+		return "null";
+	case json_type_boolean:
+		return "a boolean";
+	case json_type_double:
+		return "a number";
+	case json_type_int:
+		return "an integer";
+	case json_type_object:
+		return "an object";
+	case json_type_array:
+		return "an array";
+	case json_type_string:
+		return "a string";
+	}
+	return "something else";
+}
+
+/* Untrusted text, made safe and short for a message. */
+static const char *quote(char *buf, size_t size, const char *s)
+{
+	return nx_str_printable(buf, size, s);
+}
+
+/* --- typed fields -------------------------------------------------------------------------- */
+
+/* Member key of obj: 1 with *v set when present and not null, 0 when absent or null. */
+static int member(const struct json_object *obj, const char *key, struct json_object **v)
+{
+	*v = NULL;
+	if (!json_object_object_get_ex(obj, key, v) || !*v)
+		return 0;
+	return 1;
+}
+
+/* Bytes that must not appear in text nexd prints or stores: C0 controls and DEL. */
+static int check_text(const char *s, const char *field, struct nx_err *err)
+{
+	for (size_t i = 0; s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return fail(err, EINVAL, field,
+				    "contains a control character at offset %zu", i);
+	}
+	return 0;
+}
+
+/*
+ * String member key of obj (field names it in messages): 1 with *out set, 0 when absent or
+ * null and !required.  At most max bytes, no NUL, and with text no control characters.
+ */
+static int get_string(const struct json_object *obj, const char *field, const char *key,
+		      bool required, size_t max, bool text, const char **out, struct nx_err *err)
+{
+	struct json_object *v;
+	const char *s;
+	size_t n;
+
+	if (!member(obj, key, &v)) {
+		if (required)
+			return fail(err, ENOENT, field, "is missing");
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return fail(err, EINVAL, field, "must be a string, got %s", type_name(v));
+	s = json_object_get_string(v);
+	n = strlen(s);
+	if (n != (size_t)json_object_get_string_len(v))
+		return fail(err, EINVAL, field, "contains a NUL character");
+	if (n > max)
+		return fail(err, EINVAL, field, "is %zu bytes long, at most %zu are allowed", n,
+			    max);
+	if (text && check_text(s, field, err) < 0)
+		return -EINVAL;
+	*out = s;
+	return 1;
+}
+
+/* Integer member: 1 with *out set, 0 when absent or null and !required. */
+static int get_int64(const struct json_object *obj, const char *field, const char *key,
+		     bool required, int64_t *out, struct nx_err *err)
+{
+	struct json_object *v;
+	int64_t i;
+
+	if (!member(obj, key, &v)) {
+		if (required)
+			return fail(err, ENOENT, field, "is missing");
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int))
+		return fail(err, EINVAL, field, "must be an integer, got %s", type_name(v));
+	/* json-c keeps integers above INT64_MAX as unsigned and saturates the signed read. */
+	i = json_object_get_int64(v);
+	if (i == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX)
+		return fail(err, ERANGE, field, "%" PRIu64 " is out of range",
+			    json_object_get_uint64(v));
+	*out = i;
+	return 1;
+}
+
+/* Boolean member: 1 with *out set, 0 when absent or null (then *out is left alone). */
+static int get_bool(const struct json_object *obj, const char *field, const char *key, bool *out,
+		    struct nx_err *err)
+{
+	struct json_object *v;
+
+	if (!member(obj, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return fail(err, EINVAL, field, "must be a boolean, got %s", type_name(v));
+	*out = json_object_get_boolean(v);
+	return 1;
+}
+
+/* Array member of at most max entries: 1 with *out set, 0 when absent or null. */
+static int get_array(const struct json_object *obj, const char *field, const char *key, size_t max,
+		     struct json_object **out, struct nx_err *err)
+{
+	struct json_object *v;
+	size_t n;
+
+	if (!member(obj, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_array))
+		return fail(err, EINVAL, field, "must be an array, got %s", type_name(v));
+	n = json_object_array_length(v);
+	if (n > max)
+		return fail(err, EINVAL, field, "has %zu entries, at most %zu are allowed", n, max);
+	*out = v;
+	return 1;
+}
+
+static bool uuid_valid(const char *s)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	if (strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; shape[i]; i++) {
+		if (shape[i] == '-' ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * UUID member into out (lower case, "" when absent): 1, or 0 when absent or null and
+ * !required.  With empty_ok an empty string counts as absent (security_group_id).
+ */
+static int get_uuid(const struct json_object *obj, const char *field, const char *key,
+		    bool required, bool empty_ok, char out[NEXD_UUID_LEN], struct nx_err *err)
+{
+	char q[NEXD_QUOTE_LEN];
+	const char *s = NULL;
+	int rc;
+
+	out[0] = '\0';
+	rc = get_string(obj, field, key, required, NEXD_TEXT_MAX, false, &s, err);
+	if (rc <= 0)
+		return rc;
+	if (empty_ok && !s[0])
+		return 0;
+	if (!uuid_valid(s))
+		return fail(err, EINVAL, field, "\"%s\" is not a UUID", quote(q, sizeof(q), s));
+	for (size_t i = 0; i < NEXD_UUID_LEN - 1; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	out[NEXD_UUID_LEN - 1] = '\0';
+	return 1;
+}
+
+static int get_revision(const struct json_object *obj, const char *field, int64_t *out,
+			struct nx_err *err)
+{
+	int rc = get_int64(obj, field, "revision", true, out, err);
+
+	if (rc < 0)
+		return rc;
+	if (*out < 0)
+		return fail(err, ERANGE, field, "%" PRId64 " is negative", *out);
+	return 0;
+}
+
+static int get_key(const struct json_object *obj, const char *field, bool required,
+		   struct nx_wgkey *out, struct nx_err *err)
+{
+	struct nx_err why = { "" };
+	char q[NEXD_QUOTE_LEN];
+	const char *s = NULL;
+	int rc = get_string(obj, field, "public_key", required, NEXD_TEXT_MAX, false, &s, err);
+
+	if (rc <= 0)
+		return rc;
+	if (nx_wgkey_from_base64(s, out, &why) < 0)
+		return fail(err, EINVAL, field, "\"%s\" is not a WireGuard key (%s)",
+			    quote(q, sizeof(q), s), why.msg);
+	if (nx_wgkey_is_zero(out))
+		return fail(err, EINVAL, field, "the all-zero key is not a public key");
+	return 1;
+}
+
+/* --- watch lines --------------------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	enum nexd_event_type type;
+} event_types[] = {
+	{ "change", NEXD_EV_CHANGE },
+	{ "delete", NEXD_EV_DELETE },
+	{ "tail", NEXD_EV_TAIL },
+	{ "error", NEXD_EV_ERROR },
+};
+
+/* kind: short, lower-case words and dashes; kinds nexd does not know are kept for the caller
+ * to skip. */
+static int event_kind(const struct json_object *obj, bool required, struct nexd_event *ev,
+		      struct nx_err *err)
+{
+	char q[NEXD_QUOTE_LEN];
+	const char *s = NULL;
+	int rc;
+
+	rc = get_string(obj, "event.kind", "kind", required, sizeof(ev->kind) - 1, true, &s, err);
+	if (rc <= 0)
+		return rc;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return fail(err, EINVAL, "event.kind", "\"%s\" is not a kind name",
+				    quote(q, sizeof(q), s));
+	nx_strlcpy(ev->kind, s, sizeof(ev->kind));
+	return 0;
+}
+
+static int event_error(const struct json_object *obj, struct nexd_event *ev, struct nx_err *err)
+{
+	struct json_object *v;
+	const char *msg = NULL;
+	int64_t code = 0;
+	int rc;
+
+	if (!member(obj, "value", &v))
+		return fail(err, ENOENT, "event.value", "is missing");
+	if (!json_object_is_type(v, json_type_object))
+		return fail(err, EINVAL, "event.value", "must be an object, got %s", type_name(v));
+	rc = get_int64(v, "event.value.code", "code", true, &code, err);
+	if (rc < 0)
+		return rc;
+	if (code < 0 || code > INT_MAX)
+		return fail(err, ERANGE, "event.value.code", "%" PRId64 " is out of range", code);
+	rc = get_string(v, "event.value.error", "error", false, NEXD_TEXT_MAX, false, &msg, err);
+	if (rc < 0)
+		return rc;
+	ev->error_code = (int)code;
+	/* Only ever logged: kept printable, and cut to fit. */
+	nx_str_printable(ev->error, sizeof(ev->error), msg ? msg : "");
+	return 0;
+}
+
+int nexd_event_parse(const char *line, size_t len, struct nexd_event *ev, struct nx_err *err)
+{
+	struct json_object *obj = NULL, *v;
+	struct nx_err why = { "" };
+	char q[NEXD_QUOTE_LEN];
+	const char *type = NULL;
+	size_t i;
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	if (!line)
+		len = 0;
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len == 0) {
+		ev->type = NEXD_EV_HEARTBEAT;
+		return 0;
+	}
+	obj = nx_json_parse(line, len, NEXD_EVENT_DEPTH, &why);
+	if (!obj) {
+		rc = errno > 0 ? errno : EINVAL;
+		return fail(err, rc, "event", "%s", why.msg[0] ? why.msg : "not JSON");
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		rc = fail(err, EINVAL, "event", "must be an object, got %s", type_name(obj));
+		goto out;
+	}
+	rc = get_string(obj, "event.type", "type", true, NEXD_TEXT_MAX, false, &type, err);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++)
+		if (strcmp(type, event_types[i].name) == 0)
+			break;
+	if (i == sizeof(event_types) / sizeof(event_types[0])) {
+		rc = fail(err, EINVAL, "event.type",
+			  "\"%s\" is not one of change, delete, tail, error",
+			  quote(q, sizeof(q), type));
+		goto out;
+	}
+	ev->type = event_types[i].type;
+
+	rc = event_kind(obj, ev->type != NEXD_EV_ERROR, ev, err);
+	if (rc < 0)
+		goto out;
+	switch (ev->type) {
+	case NEXD_EV_ERROR:
+		rc = event_error(obj, ev, err);
+		break;
+	case NEXD_EV_CHANGE:
+	case NEXD_EV_DELETE:
+		if (!member(obj, "value", &v)) {
+			rc = fail(err, ENOENT, "event.value", "is missing");
+			break;
+		}
+		if (!json_object_is_type(v, json_type_object)) {
+			rc = fail(err, EINVAL, "event.value", "must be an object, got %s",
+				  type_name(v));
+			break;
+		}
+		ev->value = json_object_get(v);
+		rc = 0;
+		break;
+	case NEXD_EV_TAIL:
+	case NEXD_EV_HEARTBEAT:
+		rc = 0;
+		break;
+	}
+out:
+	json_object_put(obj);
+	if (rc < 0)
+		nexd_event_clear(ev);
+	return rc;
+}
+
+void nexd_event_clear(struct nexd_event *ev)
+{
+	if (!ev)
+		return;
+	json_object_put(ev->value);
+	memset(ev, 0, sizeof(*ev));
+}
+
+/* --- devices ------------------------------------------------------------------------------- */
+
+static int device_endpoints(const struct json_object *obj, struct nexd_device_info *d,
+			    struct nx_err *err)
+{
+	struct json_object *list = NULL;
+	char field[NEXD_FIELD_LEN];
+	size_t n;
+	int rc;
+
+	rc = get_array(obj, "device.endpoints", "endpoints", NEXD_MAX_ENDPOINTS, &list, err);
+	if (rc <= 0)
+		return rc;
+	n = json_object_array_length(list);
+	if (n == 0)
+		return 0;
+	d->endpoints = calloc(n, sizeof(*d->endpoints));
+	if (!d->endpoints)
+		return nx_err_set(err, ENOMEM, "device.endpoints: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *ep = json_object_array_get_idx(list, i);
+		struct nexd_endpoint *out = &d->endpoints[i];
+		struct nx_err why = { "" };
+		const char *source = NULL, *address = NULL;
+
+		snprintf(field, sizeof(field), "device.endpoints[%zu]", i);
+		if (!json_object_is_type(ep, json_type_object))
+			return fail(err, EINVAL, field, "must be an object, got %s", type_name(ep));
+		snprintf(field, sizeof(field), "device.endpoints[%zu].source", i);
+		rc = get_string(ep, field, "source", true, sizeof(out->source) - 1, true, &source,
+				err);
+		if (rc < 0)
+			return rc;
+		nx_strlcpy(out->source, source, sizeof(out->source));
+		snprintf(field, sizeof(field), "device.endpoints[%zu].address", i);
+		rc = get_string(ep, field, "address", true, NX_ENDPOINT_STRLEN, false, &address,
+				err);
+		if (rc < 0)
+			return rc;
+		if (nx_endpoint_parse(address, &out->addr, &out->port, &why) < 0)
+			return fail(err, EINVAL, field, "%s", why.msg);
+		d->n_endpoints = i + 1;
+	}
+	return 0;
+}
+
+/* The first address of ipv4_tunnel_ips / ipv6_tunnel_ips; every entry is checked. */
+static int device_tunnel_ip(const struct json_object *obj, const char *key, sa_family_t family,
+			    struct nx_addr *out, struct nx_err *err)
+{
+	const char *fam = family == AF_INET ? "IPv4" : "IPv6";
+	struct json_object *list = NULL;
+	char field[NEXD_FIELD_LEN];
+	size_t n;
+	int rc;
+
+	snprintf(field, sizeof(field), "device.%s", key);
+	rc = get_array(obj, field, key, NEXD_MAX_TUNNEL_IPS, &list, err);
+	if (rc <= 0)
+		return rc;
+	n = json_object_array_length(list);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *ip = json_object_array_get_idx(list, i);
+		struct nx_err why = { "" };
+		const char *address = NULL, *cidr = NULL;
+		struct nx_prefix pool;
+		struct nx_addr a;
+
+		snprintf(field, sizeof(field), "device.%s[%zu]", key, i);
+		if (!json_object_is_type(ip, json_type_object))
+			return fail(err, EINVAL, field, "must be an object, got %s", type_name(ip));
+		snprintf(field, sizeof(field), "device.%s[%zu].address", key, i);
+		rc = get_string(ip, field, "address", true, NX_ADDR_STRLEN, false, &address, err);
+		if (rc < 0)
+			return rc;
+		if (nx_addr_parse(address, &a, &why) < 0)
+			return fail(err, EINVAL, field, "%s", why.msg);
+		if (a.family != family)
+			return fail(err, EINVAL, field, "%s is not an %s address", address, fam);
+		snprintf(field, sizeof(field), "device.%s[%zu].cidr", key, i);
+		rc = get_string(ip, field, "cidr", false, NX_PREFIX_STRLEN, false, &cidr, err);
+		if (rc < 0)
+			return rc;
+		if (rc > 0 && nx_prefix_parse(cidr, &pool, 0, &why) < 0)
+			return fail(err, EINVAL, field, "%s", why.msg);
+		if (rc > 0 && pool.addr.family != family)
+			return fail(err, EINVAL, field, "%s is not an %s prefix", cidr, fam);
+		if (i == 0)
+			*out = a;
+	}
+	return 0;
+}
+
+/* allowed_ips is derived from the tunnel addresses and not used, but still checked. */
+static int device_allowed_ips(const struct json_object *obj, struct nx_err *err)
+{
+	struct json_object *list = NULL;
+	char field[NEXD_FIELD_LEN];
+	size_t n;
+	int rc;
+
+	rc = get_array(obj, "device.allowed_ips", "allowed_ips", NEXD_MAX_ALLOWED_IPS, &list, err);
+	if (rc <= 0)
+		return rc;
+	n = json_object_array_length(list);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(list, i);
+		struct nx_err why = { "" };
+		struct nx_prefix p;
+
+		snprintf(field, sizeof(field), "device.allowed_ips[%zu]", i);
+		if (!json_object_is_type(v, json_type_string))
+			return fail(err, EINVAL, field, "must be a string, got %s", type_name(v));
+		if (nx_prefix_parse_n(json_object_get_string(v),
+				      (size_t)json_object_get_string_len(v), &p,
+				      NX_PREFIX_ALLOW_HOST, &why) < 0)
+			return fail(err, EINVAL, field, "%s", why.msg);
+	}
+	return 0;
+}
+
+/* advertise_cidrs: normalised, duplicates dropped. */
+static int device_advertise(const struct json_object *obj, struct nexd_device_info *d,
+			    struct nx_err *err)
+{
+	struct json_object *list = NULL;
+	char field[NEXD_FIELD_LEN];
+	size_t n;
+	int rc;
+
+	rc = get_array(obj, "device.advertise_cidrs", "advertise_cidrs", NEXD_MAX_ADVERTISE, &list,
+		       err);
+	if (rc <= 0)
+		return rc;
+	n = json_object_array_length(list);
+	if (n == 0)
+		return 0;
+	d->advertise = calloc(n, sizeof(*d->advertise));
+	if (!d->advertise)
+		return nx_err_set(err, ENOMEM, "device.advertise_cidrs: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(list, i);
+		struct nx_err why = { "" };
+		struct nx_prefix p;
+		bool dup = false;
+
+		snprintf(field, sizeof(field), "device.advertise_cidrs[%zu]", i);
+		if (!json_object_is_type(v, json_type_string))
+			return fail(err, EINVAL, field, "must be a string, got %s", type_name(v));
+		if (nx_prefix_parse_n(json_object_get_string(v),
+				      (size_t)json_object_get_string_len(v), &p,
+				      NX_PREFIX_ALLOW_HOST, &why) < 0)
+			return fail(err, EINVAL, field, "%s", why.msg);
+		nx_prefix_normalize(&p);
+		for (size_t j = 0; j < d->n_advertise && !dup; j++)
+			dup = nx_prefix_cmp(&d->advertise[j], &p) == 0;
+		if (!dup)
+			d->advertise[d->n_advertise++] = p;
+	}
+	return 0;
+}
+
+/* The fields nexd does not keep, checked for their type and size. */
+static int device_other_fields(const struct json_object *obj, struct nx_err *err)
+{
+	char sg[NEXD_UUID_LEN], owner[NEXD_UUID_LEN];
+	const char *s = NULL;
+	int rc;
+
+	if ((rc = get_uuid(obj, "device.owner_id", "owner_id", false, false, owner, err)) < 0)
+		return rc;
+	if ((rc = get_uuid(obj, "device.security_group_id", "security_group_id", false, true, sg,
+			   err)) < 0)
+		return rc;
+	if ((rc = get_string(obj, "device.os", "os", false, NEXD_OS_MAX, true, &s, err)) < 0)
+		return rc;
+	if ((rc = get_string(obj, "device.online_at", "online_at", false, NEXD_TIME_MAX, true, &s,
+			     err)) < 0)
+		return rc;
+	return device_allowed_ips(obj, err);
+}
+
+static int device_parse(const struct json_object *v, bool deleted, struct nexd_device_info *d,
+			struct nx_err *err)
+{
+	const char *hostname = NULL;
+	int rc;
+
+	if (!v || !json_object_is_type(v, json_type_object))
+		return fail(err, EINVAL, "device", "must be an object, got %s", type_name(v));
+	if ((rc = get_uuid(v, "device.id", "id", true, false, d->id, err)) < 0)
+		return rc;
+	if ((rc = get_revision(v, "device.revision", &d->revision, err)) < 0)
+		return rc;
+	if ((rc = get_uuid(v, "device.vpc_id", "vpc_id", !deleted, false, d->vpc_id, err)) < 0)
+		return rc;
+	if ((rc = get_key(v, "device.public_key", !deleted, &d->public_key, err)) < 0)
+		return rc;
+	/* A row as it was before its deletion: only what identifies the peer matters. */
+	if (deleted)
+		return 0;
+
+	if ((rc = get_string(v, "device.hostname", "hostname", false, sizeof(d->hostname) - 1, true,
+			     &hostname, err)) < 0)
+		return rc;
+	if (hostname)
+		nx_strlcpy(d->hostname, hostname, sizeof(d->hostname));
+	if ((rc = device_endpoints(v, d, err)) < 0)
+		return rc;
+	if ((rc = device_tunnel_ip(v, "ipv4_tunnel_ips", AF_INET, &d->tunnel_ipv4, err)) < 0)
+		return rc;
+	if ((rc = device_tunnel_ip(v, "ipv6_tunnel_ips", AF_INET6, &d->tunnel_ipv6, err)) < 0)
+		return rc;
+	if ((rc = device_advertise(v, d, err)) < 0)
+		return rc;
+	if ((rc = get_bool(v, "device.relay", "relay", &d->relay, err)) < 0)
+		return rc;
+	if ((rc = get_bool(v, "device.symmetric_nat", "symmetric_nat", &d->symmetric_nat, err)) < 0)
+		return rc;
+	if ((rc = get_bool(v, "device.online", "online", &d->online, err)) < 0)
+		return rc;
+	return device_other_fields(v, err);
+}
+
+int nexd_device_parse(const struct json_object *v, bool deleted, struct nexd_device_info *out,
+		      struct nx_err *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = device_parse(v, deleted, out, err);
+	if (rc < 0) {
+		nexd_device_info_clear(out);
+		return rc;
+	}
+	return 0;
+}
+
+void nexd_device_info_clear(struct nexd_device_info *d)
+{
+	if (!d)
+		return;
+	free(d->advertise);
+	free(d->endpoints);
+	memset(d, 0, sizeof(*d));
+}
+
+int nexd_device_parse_created(const struct json_object *v, struct nexd_device_info *out,
+			      char *token, size_t token_size, struct nx_err *err)
+{
+	const char *s = NULL;
+	int rc;
+
+	if (token && token_size)
+		token[0] = '\0';
+	rc = nexd_device_parse(v, false, out, err);
+	if (rc < 0)
+		return rc;
+	rc = get_string(v, "device.bearer_token", "bearer_token", true, NEXD_TEXT_MAX, false, &s,
+			err);
+	if (rc < 0)
+		goto fail;
+	if (strncmp(s, "DT:", 3) != 0 || !s[3]) {
+		rc = fail(err, EINVAL, "device.bearer_token", "is not a device token (\"DT:...\")");
+		goto fail;
+	}
+	for (const char *p = s; *p; p++) {
+		if (*p <= 0x20 || *p >= 0x7f) {
+			rc = fail(err, EINVAL, "device.bearer_token",
+				  "contains a byte that is not printable ASCII at offset %zu",
+				  (size_t)(p - s));
+			goto fail;
+		}
+	}
+	if (!token || strlen(s) >= token_size) {
+		rc = fail(err, ENOSPC, "device.bearer_token", "is %zu bytes long, too long for %zu",
+			  strlen(s), token ? token_size : 0);
+		goto fail;
+	}
+	nx_strlcpy(token, s, token_size);
+	return 0;
+fail:
+	nexd_device_info_clear(out);
+	return rc;
+}
+
+/* --- the VPC ------------------------------------------------------------------------------- */
+
+static int vpc_pool(const struct json_object *v, const char *key, sa_family_t family,
+		    struct nx_prefix *out, struct nx_err *err)
+{
+	struct nx_err why = { "" };
+	char field[NEXD_FIELD_LEN];
+	const char *s = NULL;
+	struct nx_prefix p;
+	int rc;
+
+	snprintf(field, sizeof(field), "vpc.%s", key);
+	rc = get_string(v, field, key, false, NX_PREFIX_STRLEN, false, &s, err);
+	if (rc <= 0)
+		return rc;
+	if (nx_prefix_parse(s, &p, 0, &why) < 0)
+		return fail(err, EINVAL, field, "%s", why.msg);
+	if (p.addr.family != family)
+		return fail(err, EINVAL, field, "%s is not an %s prefix", s,
+			    family == AF_INET ? "IPv4" : "IPv6");
+	nx_prefix_normalize(&p);
+	*out = p;
+	return 0;
+}
+
+int nexd_vpc_parse(const struct json_object *v, struct nexd_vpc_info *out, struct nx_err *err)
+{
+	char org[NEXD_UUID_LEN];
+	const char *s = NULL;
+	bool b = false;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!v || !json_object_is_type(v, json_type_object)) {
+		rc = fail(err, EINVAL, "vpc", "must be an object, got %s", type_name(v));
+		goto out;
+	}
+	if ((rc = get_uuid(v, "vpc.id", "id", true, false, out->id, err)) < 0)
+		goto out;
+	if ((rc = get_revision(v, "vpc.revision", &out->revision, err)) < 0)
+		goto out;
+	if ((rc = vpc_pool(v, "ipv4_cidr", AF_INET, &out->ipv4_cidr, err)) < 0)
+		goto out;
+	if ((rc = vpc_pool(v, "ipv6_cidr", AF_INET6, &out->ipv6_cidr, err)) < 0)
+		goto out;
+	if ((rc = get_uuid(v, "vpc.organization_id", "organization_id", false, false, org, err)) <
+	    0)
+		goto out;
+	if ((rc = get_string(v, "vpc.description", "description", false, NEXD_TEXT_MAX, false, &s,
+			     err)) < 0)
+		goto out;
+	if ((rc = get_bool(v, "vpc.private_cidr", "private_cidr", &b, err)) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+/* --- whether a peer may be installed ------------------------------------------------------- */
+
+static int check_tunnel(const struct nx_addr *a, const struct nx_prefix *pool, const char *field,
+			struct nx_err *err)
+{
+	char at[NX_ADDR_STRLEN], pt[NX_PREFIX_STRLEN];
+
+	if (a->family == AF_UNSPEC || pool->addr.family != a->family)
+		return 0;
+	if (nx_prefix_contains_addr(pool, a))
+		return 0;
+	return fail(err, EINVAL, field, "%s is outside the VPC's pool %s",
+		    nx_addr_format(a, at, sizeof(at)), nx_prefix_format(pool, pt, sizeof(pt)));
+}
+
+int nexd_device_check(const struct nexd_device_info *d, const struct nexd_vpc_info *vpc,
+		      const struct nx_wgkey *self_key, struct nx_err *err)
+{
+	char field[NEXD_FIELD_LEN], pt[NX_PREFIX_STRLEN], vt[NX_PREFIX_STRLEN];
+	int rc;
+
+	if (self_key && nx_wgkey_eq(&d->public_key, self_key)) {
+		char key[NX_WG_KEY_B64_LEN];
+
+		nx_wgkey_to_base64(&d->public_key, key);
+		return fail(err, EEXIST, "device.public_key", "%s is this device's own key", key);
+	}
+	if (vpc && vpc->id[0] && d->vpc_id[0] && strcmp(vpc->id, d->vpc_id) != 0)
+		return fail(err, EINVAL, "device.vpc_id", "%s is not this device's VPC %s",
+			    d->vpc_id, vpc->id);
+	if (vpc) {
+		rc = check_tunnel(&d->tunnel_ipv4, &vpc->ipv4_cidr, "device.ipv4_tunnel_ips", err);
+		if (rc < 0)
+			return rc;
+		rc = check_tunnel(&d->tunnel_ipv6, &vpc->ipv6_cidr, "device.ipv6_tunnel_ips", err);
+		if (rc < 0)
+			return rc;
+	}
+	for (size_t i = 0; i < d->n_advertise; i++) {
+		const struct nx_prefix *p = &d->advertise[i];
+
+		snprintf(field, sizeof(field), "device.advertise_cidrs[%zu]", i);
+		nx_prefix_format(p, pt, sizeof(pt));
+		/* Exit nodes are not supported yet: a default route is never taken. */
+		if (nx_prefix_is_default(p))
+			return fail(err, EINVAL, field,
+				    "%s is a default route: exit nodes are not supported", pt);
+		if (!vpc)
+			continue;
+		/* A route over the pool would take every other peer's address with it. */
+		if ((vpc->ipv4_cidr.addr.family == AF_INET &&
+		     nx_prefix_contains(p, &vpc->ipv4_cidr)) ||
+		    (vpc->ipv6_cidr.addr.family == AF_INET6 &&
+		     nx_prefix_contains(p, &vpc->ipv6_cidr)))
+			return fail(err, EINVAL, field, "%s covers the VPC's pool %s", pt,
+				    nx_prefix_format(p->addr.family == AF_INET ? &vpc->ipv4_cidr
+									       : &vpc->ipv6_cidr,
+						     vt, sizeof(vt)));
+	}
+	return 0;
+}

@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Reconciliation: what the peer table asks for (WireGuard peers with their allowed IPs and
+ * endpoints, one kernel route per allowed IP) is diffed against what WireGuard and the kernel
+ * actually hold, and only the difference is written.  Someone else's changes to nexd's objects
+ * are repaired on the next pass; objects that are not nexd's (other interfaces, other route
+ * protocols) are never looked at.  Until the controller's first complete listing has arrived
+ * nothing is removed: after a restart the adopted peers and routes keep forwarding.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nexd/nexd.h"
+
+#define PERSISTENT_KEEPALIVE_S 20
+
+/* One allowed IP some peer claims. */
+struct claim {
+	struct nx_prefix prefix;
+	struct nexd_peer *peer;
+};
+
+static int claim_cmp(const void *a, const void *b)
+{
+	const struct claim *x = a, *y = b;
+	int c = nx_prefix_cmp(&x->prefix, &y->prefix);
+
+	if (c)
+		return c;
+	/* The newest claim first: it is the one that keeps the prefix. */
+	if (x->peer->dev.revision != y->peer->dev.revision)
+		return x->peer->dev.revision > y->peer->dev.revision ? -1 : 1;
+	return strcmp(x->peer->dev.id, y->peer->dev.id);
+}
+
+static bool is_ours(const struct nexd *nexd, const struct nx_prefix *p)
+{
+	const struct nx_addr *own[] = { &nexd->id.tunnel_ipv4, &nexd->id.tunnel_ipv6 };
+
+	for (size_t i = 0; i < 2; i++)
+		if (own[i]->family && nx_prefix_contains_addr(p, own[i]))
+			return true;
+	for (size_t i = 0; i < nexd->cfg.n_advertise; i++)
+		if (nx_prefix_cmp(&nexd->cfg.advertise[i], p) == 0)
+			return true;
+	return false;
+}
+
+static int add_claim(struct claim **v, size_t *n, size_t *cap, const struct nx_prefix *p,
+		     struct nexd_peer *peer)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		struct claim *nv = realloc(*v, c * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[*n].prefix = *p;
+	nx_prefix_normalize(&(*v)[*n].prefix);
+	(*v)[(*n)++].peer = peer;
+	return 0;
+}
+
+/* Every prefix some valid peer claims, each kept by exactly one peer, sorted by prefix. */
+static int collect_claims(struct nexd *nexd, struct claim **out, size_t *n_out)
+{
+	struct claim *v = NULL;
+	size_t n = 0, cap = 0, kept = 0;
+
+	for (size_t i = 0; i < nexd_peers_count(nexd->peers); i++) {
+		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
+		struct nx_prefix host;
+
+		if (!p->valid)
+			continue;
+		if (p->dev.tunnel_ipv4.family &&
+		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv4) == 0 &&
+		    add_claim(&v, &n, &cap, &host, p) < 0)
+			goto oom;
+		if (p->dev.tunnel_ipv6.family &&
+		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv6) == 0 &&
+		    add_claim(&v, &n, &cap, &host, p) < 0)
+			goto oom;
+		for (size_t j = 0; j < p->dev.n_advertise; j++)
+			if (!is_ours(nexd, &p->dev.advertise[j]) &&
+			    add_claim(&v, &n, &cap, &p->dev.advertise[j], p) < 0)
+				goto oom;
+	}
+	if (n)
+		qsort(v, n, sizeof(v[0]), claim_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (kept == 0 || nx_prefix_cmp(&v[kept - 1].prefix, &v[i].prefix) != 0)
+			v[kept++] = v[i];
+	*out = v;
+	*n_out = kept;
+	return 0;
+oom:
+	free(v);
+	return -ENOMEM;
+}
+
+static bool on_local_net(const struct nexd *nexd, const struct nx_addr *a)
+{
+	for (size_t i = 0; i < nexd->n_local_endpoints; i++)
+		if (nx_prefix_contains_addr(&nexd->local_nets[i], a))
+			return true;
+	return false;
+}
+
+/* The endpoint to configure for a peer and the path it stands for: a local address on a
+ * subnet this host shares, else the reflexive one, else any address it reported. */
+static const struct nexd_endpoint *choose_endpoint(const struct nexd *nexd, struct nexd_peer *p)
+{
+	const struct nexd_endpoint *reflexive = NULL, *any = NULL;
+
+	for (size_t i = 0; i < p->dev.n_endpoints; i++) {
+		const struct nexd_endpoint *e = &p->dev.endpoints[i];
+
+		if (!e->addr.family || !e->port)
+			continue;
+		if (strcmp(e->source, "local") == 0 && on_local_net(nexd, &e->addr)) {
+			p->path = p->dev.relay ? "relay" : "direct-local";
+			return e;
+		}
+		if (!reflexive && strncmp(e->source, "stun:", 5) == 0)
+			reflexive = e;
+		if (!any)
+			any = e;
+	}
+	if (reflexive) {
+		p->path = p->dev.relay ? "relay" : "reflexive";
+		return reflexive;
+	}
+	p->path = any ? (p->dev.relay ? "relay" : "direct-local") : "none";
+	return any;
+}
+
+static int wg_peer_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct nexd_wg_peer *)a)->public_key.b,
+		      ((const struct nexd_wg_peer *)b)->public_key.b, NX_WG_KEY_LEN);
+}
+
+static bool same_prefixes(struct nx_prefix *a, size_t na, struct nx_prefix *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	qsort(a, na, sizeof(a[0]), nx_prefix_cmp_qsort);
+	qsort(b, nb, sizeof(b[0]), nx_prefix_cmp_qsort);
+	for (size_t i = 0; i < na; i++)
+		if (nx_prefix_cmp(&a[i], &b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* The claims a peer won, as a WireGuard peer's allowed IPs. */
+static int peer_allowed_ips(struct nexd_wg_peer *wp, const struct claim *claims, size_t n,
+			    const struct nexd_peer *p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (claims[i].peer == p && nexd_wg_peer_add_allowed_ip(wp, &claims[i].prefix) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/* Adds to `change` what it takes for WireGuard to hold the peer as desired. */
+static int diff_peer(struct nexd *nexd, struct nexd_peer *p, const struct nexd_wg_peer *actual,
+		     const struct claim *claims, size_t n_claims, struct nexd_wg_device *change)
+{
+	const struct nexd_endpoint *ep = choose_endpoint(nexd, p);
+	struct nexd_wg_peer want = { .public_key = p->dev.public_key }, *wp;
+	bool ips_differ, ep_differs, ka_differs;
+
+	if (peer_allowed_ips(&want, claims, n_claims, p) < 0)
+		return -ENOMEM;
+	ips_differ = !actual || !same_prefixes(want.allowed_ips, want.n_allowed_ips,
+					       actual->allowed_ips, actual->n_allowed_ips);
+	/* Set the endpoint when our choice changed or WireGuard has none; otherwise leave it,
+	 * so WireGuard's own roaming to where the peer really is stays in effect. */
+	ep_differs = ep &&
+		     (!actual || !actual->endpoint.family ||
+		      !nx_addr_eq(&ep->addr, &p->set_endpoint) || ep->port != p->set_endpoint_port);
+	ka_differs = !actual || actual->keepalive_s != PERSISTENT_KEEPALIVE_S;
+	if (actual) {
+		p->in_dataplane = true;
+		p->endpoint = actual->endpoint;
+		p->endpoint_port = actual->endpoint_port;
+		p->last_handshake_s = actual->last_handshake_s;
+		p->rx_bytes = actual->rx_bytes;
+		p->tx_bytes = actual->tx_bytes;
+	}
+	if (!ips_differ && !ep_differs && !ka_differs) {
+		free(want.allowed_ips);
+		return 0;
+	}
+	wp = nexd_wg_device_add_peer(change);
+	if (!wp) {
+		free(want.allowed_ips);
+		return -ENOMEM;
+	}
+	*wp = want;
+	wp->keepalive_s = PERSISTENT_KEEPALIVE_S;
+	if (ips_differ) {
+		wp->flags |= NEXD_WG_PEER_REPLACE_ALLOWED_IPS;
+	} else {
+		free(wp->allowed_ips);
+		wp->allowed_ips = NULL;
+		wp->n_allowed_ips = 0;
+	}
+	if (ep_differs) {
+		wp->endpoint = ep->addr;
+		wp->endpoint_port = ep->port;
+		p->set_endpoint = ep->addr;
+		p->set_endpoint_port = ep->port;
+	}
+	nx_debug(&dbg_nexd_dataplane, "peer %s (%s): %s%s%s", p->dev.id, p->dev.hostname,
+		 actual ? "update" : "add", ips_differ ? " allowed-ips" : "",
+		 ep_differs ? " endpoint" : "");
+	return 0;
+}
+
+static int reconcile_peers(struct nexd *nexd, const struct claim *claims, size_t n_claims,
+			   struct nx_err *err)
+{
+	struct nexd_wg_device actual, change = { 0 };
+	size_t n_peers = nexd_peers_count(nexd->peers);
+	int rc;
+
+	rc = nexd_wg_get(&nexd->wg, &actual, err);
+	if (rc < 0)
+		return rc;
+	if (actual.n_peers)
+		qsort(actual.peers, actual.n_peers, sizeof(actual.peers[0]), wg_peer_cmp);
+	for (size_t i = 0; i < n_peers; i++) {
+		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
+		struct nexd_wg_peer key = { .public_key = p->dev.public_key }, *a = NULL;
+
+		p->in_dataplane = false;
+		if (!p->valid)
+			continue;
+		if (actual.n_peers)
+			a = bsearch(&key, actual.peers, actual.n_peers, sizeof(key), wg_peer_cmp);
+		if (a)
+			a->flags = 1; /* wanted: not swept below */
+		rc = diff_peer(nexd, p, a, claims, n_claims, &change);
+		if (rc < 0)
+			goto out;
+	}
+	for (size_t i = 0; nexd->synced && i < actual.n_peers; i++) {
+		struct nexd_wg_peer *wp;
+
+		if (actual.peers[i].flags)
+			continue;
+		wp = nexd_wg_device_add_peer(&change);
+		if (!wp) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		wp->public_key = actual.peers[i].public_key;
+		wp->flags = NEXD_WG_PEER_REMOVE;
+		nx_debug(&dbg_nexd_dataplane, "peer removed: no longer listed by the controller");
+	}
+	rc = change.n_peers ? nexd_wg_set(&nexd->wg, &change, err) : 0;
+out:
+	if (rc == -ENOMEM)
+		nx_err_set(err, ENOMEM, "out of memory reconciling WireGuard peers");
+	nexd_wg_device_clear(&actual);
+	nexd_wg_device_clear(&change);
+	return rc;
+}
+
+static int route_cmp(const void *a, const void *b)
+{
+	return nx_prefix_cmp(&((const struct nexd_route *)a)->prefix,
+			     &((const struct nexd_route *)b)->prefix);
+}
+
+const struct nexd_route *nexd_route_find(const struct nexd *nexd, const struct nx_prefix *p)
+{
+	struct nexd_route key = { .prefix = *p };
+
+	if (!nexd->n_routes)
+		return NULL;
+	return bsearch(&key, nexd->routes, nexd->n_routes, sizeof(key), route_cmp);
+}
+
+/* The kernel's routes through the interface: one per claimed prefix. */
+static int reconcile_routes(struct nexd *nexd, const struct claim *claims, size_t n_claims,
+			    struct nx_err *err)
+{
+	struct nexd_route *routes = calloc(n_claims ? n_claims : 1, sizeof(*routes));
+	struct nexd_route_op *ops = NULL;
+	struct nx_prefix *have = NULL;
+	size_t n_have = 0, n_ops = 0, i, j;
+	uint64_t now = nx_now_ns_wall();
+	int rc;
+
+	if (!routes)
+		return nx_err_set(err, ENOMEM, "out of memory reconciling routes");
+	rc = nexd_rtnl_route_dump(nexd->rtnl, nexd->ifindex, &have, &n_have, err);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < n_have; i++)
+		nx_prefix_normalize(&have[i]);
+	if (n_have)
+		qsort(have, n_have, sizeof(have[0]), nx_prefix_cmp_qsort);
+	ops = calloc(n_claims + n_have + 1, sizeof(*ops));
+	if (!ops) {
+		rc = nx_err_set(err, ENOMEM, "out of memory reconciling routes");
+		goto out;
+	}
+	/* Both lists sorted: one merge finds what to add and what to sweep. */
+	for (i = 0, j = 0; i < n_claims || j < n_have;) {
+		int c = i == n_claims ? 1
+			: j == n_have ? -1
+				      : nx_prefix_cmp(&claims[i].prefix, &have[j]);
+
+		if (c > 0) {
+			if (nexd->synced) {
+				ops[n_ops].prefix = have[j];
+				ops[n_ops++].del = true;
+			}
+			j++;
+			continue;
+		}
+		if (c < 0)
+			ops[n_ops++].prefix = claims[i].prefix;
+		else
+			j++;
+		i++;
+	}
+	if (n_ops)
+		rc = nexd_rtnl_route_batch(nexd->rtnl, nexd->ifindex, ops, n_ops, err);
+	for (size_t k = 0; k < n_ops; k++)
+		if (ops[k].error)
+			nx_warn("route %s %s failed: %s", ops[k].del ? "delete" : "add",
+				nx_prefix_format(&ops[k].prefix, (char[NX_PREFIX_STRLEN]){ 0 },
+						 NX_PREFIX_STRLEN),
+				strerror(-ops[k].error));
+	/* The table show commands read; a route keeps its time while its peer keeps it. */
+	for (i = 0; i < n_claims; i++) {
+		const struct nexd_route *old = nexd_route_find(nexd, &claims[i].prefix);
+
+		routes[i].prefix = claims[i].prefix;
+		routes[i].peer = claims[i].peer->dev.public_key;
+		routes[i].installed = true;
+		routes[i].installed_at_ns = old && nx_wgkey_eq(&old->peer, &routes[i].peer)
+						    ? old->installed_at_ns
+						    : now;
+	}
+	for (size_t k = 0; k < n_ops; k++) {
+		struct nexd_route *r;
+
+		if (ops[k].del || !ops[k].error)
+			continue;
+		r = bsearch(&(struct nexd_route){ .prefix = ops[k].prefix }, routes, n_claims,
+			    sizeof(*r), route_cmp);
+		if (r)
+			r->installed = false;
+	}
+	free(nexd->routes);
+	nexd->routes = routes;
+	nexd->n_routes = n_claims;
+	routes = NULL;
+	rc = rc < 0 ? rc : 0;
+out:
+	free(routes);
+	free(ops);
+	free(have);
+	return rc;
+}
+
+static int reconcile_addresses(struct nexd *nexd, struct nx_err *err)
+{
+	struct nx_prefix addrs[2];
+	size_t n = 0;
+
+	if (nexd->id.tunnel_ipv4.family &&
+	    nx_prefix_from_addr(&addrs[n], &nexd->id.tunnel_ipv4) == 0)
+		n++;
+	if (nexd->id.tunnel_ipv6.family &&
+	    nx_prefix_from_addr(&addrs[n], &nexd->id.tunnel_ipv6) == 0)
+		n++;
+	return nexd_rtnl_addr_sync(nexd->rtnl, nexd->ifindex, addrs, n, err);
+}
+
+int nexd_reconcile(struct nexd *nexd, struct nx_err *err)
+{
+	struct claim *claims = NULL;
+	size_t n_claims = 0;
+	int rc, rc2;
+
+	if (!nexd->dplane_up)
+		return 0;
+	rc = nexd_rtnl_link_index(nexd->rtnl, nexd->cfg.ifname);
+	if (rc <= 0)
+		return nx_err_set(err, ENODEV, "interface %s is gone", nexd->cfg.ifname);
+	nexd->ifindex = rc;
+	if (collect_claims(nexd, &claims, &n_claims) < 0)
+		return nx_err_set(err, ENOMEM, "out of memory reconciling");
+	/* A subnet router or relay forwards for its peers; forwarding is never turned off
+	 * again, as other software on the host may rely on it by then. */
+	if ((nexd->cfg.n_advertise || nexd->cfg.relay) && !nexd->forwarding) {
+		rc = nexd_rtnl_enable_forwarding(err);
+		if (rc < 0)
+			nx_warn("dataplane: %s", err->msg);
+		nexd->forwarding = rc == 0;
+	}
+	rc = reconcile_addresses(nexd, err);
+	rc2 = reconcile_peers(nexd, claims, n_claims, err);
+	rc = rc < 0 ? rc : rc2;
+	/* Routes even when WireGuard failed: they only point at the interface. */
+	rc2 = reconcile_routes(nexd, claims, n_claims, err);
+	rc = rc < 0 ? rc : rc2;
+	free(claims);
+	return rc;
+}

@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A VPC in the lab: nexsrv (with its own PostgreSQL database) in a namespace of its own,
+an organization, a VPC and a registration key bootstrapped through nexsh, and nexd agents
+started in other namespaces.  Everything is asserted through what a user or operator sees:
+nexsh ... json, the kernel (ip route, wg) and traffic."""
+
+import json
+import os
+
+from daemons import Daemon
+from lab import wait_until
+from nexsrv_env import sanitizer_report
+
+WG_RUN_DIR = "/var/run/wireguard"
+SERVICE_PORT = 8080
+
+
+class Controller:
+    """nexsrv in namespace `node`, listening on addr:SERVICE_PORT, plain HTTP."""
+
+    def __init__(self, lab, db, node, addr, extra=""):
+        self.lab, self.db, self.node, self.addr = lab, db, node, addr
+        self.url = f"http://{addr}:{SERVICE_PORT}"
+        config = (f"controller\n listen {addr}:{SERVICE_PORT}\n insecure-http\n"
+                  f" database {db.conninfo}\n stun-listen {addr}:3478\n"
+                  f" rate-limit requests-per-second 1000000\n rate-limit burst 1000000\n"
+                  f"{extra}exit\n")
+        self.daemon = Daemon(lab, "nexsrv", config=config, ns=node)
+
+    def start(self):
+        self.daemon.start()
+        wait_until(lambda: self.lab.run(self.node, "curl", "-sf", f"{self.url}/private/ready",
+                                        check=False).returncode == 0,
+                   timeout=20, what="nexsrv ready")
+        return self
+
+    def admin(self, command):
+        r = self.daemon.nexsh(command)
+        assert r.returncode == 0, f"{command}: {r.stdout}{r.stderr}"
+        return r.stdout.strip()
+
+    def bootstrap(self, name="lab", single_use=False):
+        """An organization, a VPC and a registration key: (vpc_id, key)."""
+        org = self.admin(f"nexodus organization create {name}")
+        vpc = self.admin(f"nexodus vpc create organization {org}")
+        key = self.admin(f"nexodus registration-key create vpc {vpc}"
+                         + (" single-use" if single_use else ""))
+        assert key.startswith("RK:"), key
+        return vpc, key
+
+    def stop(self):
+        return self.daemon.stop()
+
+    def cleanup(self):
+        self.daemon.cleanup()
+
+
+class Agent:
+    """nexd in namespace `node` with a WireGuard interface named uniquely for the run."""
+
+    _count = 0
+
+    def __init__(self, lab, node, service_url, reg_key, args=(), backend="uapi"):
+        Agent._count += 1
+        self.lab, self.node = lab, node
+        self.ifname = f"{lab.prefix}w{Agent._count}"
+        self.daemon = Daemon(lab, "nexd", ns=node, args=[
+            "--service-url", service_url, "--reg-key", reg_key, "--interface", self.ifname,
+            "--wg-backend", backend, *args])
+
+    def start(self):
+        self.daemon.start()
+        return self
+
+    def show(self, what):
+        r = self.daemon.nexsh(f"show nexodus {what} json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        return json.loads(r.stdout)
+
+    def status(self):
+        return self.show("status")
+
+    def peers(self):
+        return self.show("peers")["peers"]
+
+    def routes(self):
+        return self.show("routes")["routes"]
+
+    def wait_connected(self, timeout=20):
+        try:
+            return wait_until(lambda: self.status()["state"] == "connected" and self.status(),
+                              timeout=timeout, what=f"{self.node} connected")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nstatus: {self.status()}\nlog:\n"
+                                 + self.daemon.proc.log(40)) from e
+
+    @property
+    def tunnel_ipv4(self):
+        return self.status()["tunnel_ipv4"]
+
+    @property
+    def tunnel_ipv6(self):
+        return self.status()["tunnel_ipv6"]
+
+    def kernel_routes(self, family="-4"):
+        """The prefixes of this agent's routes in the kernel (protocol nexodus)."""
+        out = self.lab.cmd(self.node, "ip", family, "route", "show", "proto", "80",
+                           "dev", self.ifname)
+        return sorted(line.split()[0] for line in out.splitlines() if line.strip())
+
+    def wg_peers(self):
+        """Public keys WireGuard holds on this agent's interface."""
+        out = self.lab.cmd(self.node, "wg", "show", self.ifname, "peers")
+        return sorted(out.split())
+
+    def assert_healthy(self):
+        assert self.daemon.proc.alive(), "nexd died:\n" + self.daemon.proc.log(60)
+        report = sanitizer_report(self.daemon.proc.log())
+        assert report is None, self.daemon.proc.log()
+
+    def stop(self):
+        return self.daemon.stop()
+
+    def cleanup(self):
+        """Stops nexd; wireguard-go dies with the namespace, its socket is removed here."""
+        self.daemon.cleanup()
+        try:
+            os.unlink(os.path.join(WG_RUN_DIR, f"{self.ifname}.sock"))
+        except FileNotFoundError:
+            pass

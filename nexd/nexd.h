@@ -9,6 +9,7 @@
  * nexd_debug.c      debug switches
  * nexd_state.c      the device's identity in the state directory
  * nexd_ctrl.c       the control session: enrollment, the watch stream, reporting endpoints
+ * nexd_login.c      the OIDC device flow for enrollment without a registration key
  * nexd_peers.c      the peers the controller lists and the state the dataplane must hold
  * nexd_reconcile.c  diffing that state against WireGuard and the kernel, and repairing it
  * nexd_dplane.c     the tunnel interface: backend choice, keys, addresses, link
@@ -102,6 +103,7 @@ struct nexd_route {
 
 struct nexd_peers;
 struct nexd_ctrl;
+struct nexd_login;
 
 struct nexd {
 	struct nx_daemon *daemon;
@@ -114,6 +116,7 @@ struct nexd {
 
 	struct nx_httpc *http;
 	struct nexd_ctrl *ctrl;
+	struct nexd_login *login;
 	struct nexd_peers *peers;
 
 	/* The dataplane (nexd_dplane.c, nexd_reconcile.c). */
@@ -123,7 +126,7 @@ struct nexd {
 	bool dplane_up;
 	struct nexd_vpc_info vpc;
 	bool forwarding; /* IP forwarding turned on (subnet router, relay) */
-	bool synced; /* a complete listing has arrived since start: stale state may be swept */
+	bool synced;	 /* a complete listing has arrived since start: stale state may be swept */
 	bool reconcile_timer_ready;
 	struct nx_timer reconcile_timer;
 	struct nx_defer reconcile_soon;
@@ -182,12 +185,19 @@ bool nexd_ctrl_connected(const struct nexd *nexd);
 const char *nexd_ctrl_service(const struct nexd *nexd);
 int64_t nexd_ctrl_revision(const struct nexd *nexd);
 
+/* nexd_login.c: the OIDC device flow.  done gets the access token, or NULL and why. */
+typedef void (*nexd_login_done_fn)(const char *access_token, const char *why, void *arg);
+int nexd_login_start(struct nexd *nexd, const char *service, nexd_login_done_fn done, void *arg);
+void nexd_login_cancel(struct nexd *nexd);
+void nexd_login_free(struct nexd *nexd);
+
 /* nexd_peers.c: the peer table, keyed by device id. */
 struct nexd_peer {
 	struct nexd_device_info dev;
 	bool valid; /* passed nexd_device_check(); else reason says why it is ignored */
 	char reason[160];
-	bool stale; /* not seen again in the listing under way */
+	bool stale;    /* not seen again in the listing under way */
+	bool shadowed; /* another, newer device has the same public key */
 	/* what the dataplane holds for it, as last read */
 	bool in_dataplane;
 	struct nx_addr endpoint;

@@ -27,6 +27,8 @@
 
 enum ctrl_step {
 	STEP_IDLE,
+	STEP_LOGIN,   /* the OIDC device flow (nexd_login.c) */
+	STEP_USER,    /* GET /api/users/me: the user's default VPC */
 	STEP_REG_KEY, /* GET /api/reg-keys/me: which VPC the key enrolls into */
 	STEP_CREATE,  /* POST /api/devices */
 	STEP_VPC,     /* GET /api/vpcs/{id} */
@@ -44,10 +46,11 @@ struct nexd_ctrl {
 	char service[1024]; /* base URL, no trailing slash */
 	char reg_key[1024];
 	char enroll_vpc[NEXD_UUID_LEN];
-	int64_t revision; /* the newest revision received */
-	bool listing;	  /* a listing from revision 0 is under way */
-	bool connected;	  /* the current stream delivered its tail */
-	char *reported;	  /* the last report the service accepted */
+	char *enroll_bearer; /* the registration key or the user's access token */
+	int64_t revision;    /* the newest revision received */
+	bool listing;	     /* a listing from revision 0 is under way */
+	bool connected;	     /* the current stream delivered its tail */
+	char *reported;	     /* the last report the service accepted */
 };
 
 static const char *const state_names[] = {
@@ -74,7 +77,7 @@ void nexd_set_state(struct nexd *nexd, enum nexd_state s, const char *fmt, ...)
 	if (s != nexd->state || strcmp(msg, nexd->state_msg) != 0) {
 		if (s == NEXD_ERROR)
 			nx_warn("controller: %s", msg);
-		else if (s != nexd->state)
+		else
 			nx_notice("controller: %s%s%s", nexd_state_name(s), msg[0] ? ": " : "",
 				  msg);
 	}
@@ -96,8 +99,19 @@ static void schedule_retry(struct nexd_ctrl *c)
 	nx_debug(&dbg_nexd_controller, "next attempt in about %llu ms", (unsigned long long)base);
 }
 
+static void forget_bearer(struct nexd_ctrl *c)
+{
+	if (c->enroll_bearer) {
+		nx_memzero_explicit(c->enroll_bearer, strlen(c->enroll_bearer));
+		free(c->enroll_bearer);
+		c->enroll_bearer = NULL;
+	}
+}
+
 static void ctrl_stop_requests(struct nexd_ctrl *c)
 {
+	nexd_login_cancel(c->nexd);
+	forget_bearer(c);
 	if (c->req)
 		nx_httpc_cancel(c->req);
 	c->req = NULL;
@@ -534,6 +548,7 @@ static void create_done(struct nx_httpc_req *r, long status, const char *body, s
 	}
 	nx_notice("controller: enrolled as device %s in VPC %s", nexd->id.device_id,
 		  nexd->id.vpc_id);
+	forget_bearer(c);
 	c->revision = 0;
 	nexd_dplane_changed(nexd); /* the tunnel addresses */
 	connect_start(c);
@@ -558,13 +573,14 @@ static void create_start(struct nexd_ctrl *c)
 	    nx_json_object_add_bool(o, "symmetric_nat", false) < 0 ||
 	    !(body = nx_json_to_string(o, NX_JSON_PLAIN))) {
 		json_object_put(o);
+		nx_warn("controller: cannot describe this device for enrollment");
 		schedule_retry(c);
 		return;
 	}
 	json_object_put(o);
 	if (url(u, sizeof(u), c, "/api/devices") == 0) {
 		c->step = STEP_CREATE;
-		c->req = request(c, "POST", u, c->reg_key, body, create_done, NULL);
+		c->req = request(c, "POST", u, c->enroll_bearer, body, create_done, NULL);
 	}
 	free(body);
 	if (!c->req) {
@@ -607,11 +623,81 @@ static void enroll_start(struct nexd_ctrl *c)
 	char u[2048];
 
 	nexd_set_state(c->nexd, NEXD_ENROLLING, "%s", "");
-	if (url(u, sizeof(u), c, "/api/reg-keys/me") < 0)
+	forget_bearer(c);
+	c->enroll_bearer = strdup(c->reg_key);
+	if (!c->enroll_bearer || url(u, sizeof(u), c, "/api/reg-keys/me") < 0) {
+		schedule_retry(c);
 		return;
+	}
 	c->step = STEP_REG_KEY;
-	c->req = request(c, "GET", u, c->reg_key, NULL, reg_key_done, NULL);
+	c->req = request(c, "GET", u, c->enroll_bearer, NULL, reg_key_done, NULL);
 	if (!c->req) {
+		c->step = STEP_IDLE;
+		schedule_retry(c);
+	}
+}
+
+/* Without a vpc-id a person's device joins their default VPC, whose id is their user id. */
+static void user_done(struct nx_httpc_req *r, long status, const char *body, size_t len,
+		      const struct nx_err *err, void *arg)
+{
+	struct nexd_ctrl *c = arg;
+	struct json_object *o = NULL;
+	const char *id = NULL;
+	char why[256];
+
+	c->req = NULL;
+	c->step = STEP_IDLE;
+	if (status == 200 && (o = nx_json_parse(body, len, 16, NULL)) &&
+	    nx_json_get_string(o, "id", &id, NULL) == 0 && strlen(id) == 36) {
+		nx_strlcpy(c->enroll_vpc, id, sizeof(c->enroll_vpc));
+		json_object_put(o);
+		create_start(c);
+		return;
+	}
+	json_object_put(o);
+	api_error(status, body, len, err, why, sizeof(why));
+	nexd_set_state(c->nexd, NEXD_ERROR, "reading the user's default VPC: %s", why);
+	forget_bearer(c);
+	schedule_retry(c);
+}
+
+static void login_done(const char *access_token, const char *why, void *arg)
+{
+	struct nexd_ctrl *c = arg;
+	char u[2048];
+
+	c->step = STEP_IDLE;
+	if (!access_token) {
+		nexd_set_state(c->nexd, NEXD_ERROR, "login failed: %s", why);
+		schedule_retry(c);
+		return;
+	}
+	forget_bearer(c);
+	c->enroll_bearer = strdup(access_token);
+	if (!c->enroll_bearer) {
+		schedule_retry(c);
+		return;
+	}
+	if (c->nexd->cfg.vpc_id[0]) {
+		nx_strlcpy(c->enroll_vpc, c->nexd->cfg.vpc_id, sizeof(c->enroll_vpc));
+		create_start(c);
+		return;
+	}
+	if (url(u, sizeof(u), c, "/api/users/me") < 0)
+		return;
+	c->step = STEP_USER;
+	c->req = request(c, "GET", u, c->enroll_bearer, NULL, user_done, NULL);
+	if (!c->req) {
+		c->step = STEP_IDLE;
+		schedule_retry(c);
+	}
+}
+
+static void login_start(struct nexd_ctrl *c)
+{
+	c->step = STEP_LOGIN;
+	if (nexd_login_start(c->nexd, c->service, login_done, c) < 0) {
 		c->step = STEP_IDLE;
 		schedule_retry(c);
 	}
@@ -690,12 +776,10 @@ static void advance(struct nexd_ctrl *c)
 		connect_start(c);
 		return;
 	}
-	if (!c->reg_key[0]) {
-		nexd_set_state(nexd, NEXD_NOT_CONFIGURED,
-			       "not enrolled: set registration-key to enroll this device");
-		return;
-	}
-	enroll_start(c);
+	if (c->reg_key[0])
+		enroll_start(c);
+	else
+		login_start(c);
 }
 
 static void retry_fired(struct nx_timer *t, void *arg)
@@ -771,6 +855,7 @@ void nexd_ctrl_free(struct nexd *nexd)
 			nx_httpc_cancel(c->report_req);
 		nx_timer_fini(&c->retry);
 		nx_defer_fini(&c->report);
+		nexd_login_free(nexd);
 		free(c->reported);
 		nx_memzero_explicit(c->reg_key, sizeof(c->reg_key));
 		free(c);

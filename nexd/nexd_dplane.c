@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "lib/strutil.h"
 #include "nexd/nexd.h"
 
@@ -78,10 +80,22 @@ static const struct nexd_wg_ops *choose_backend(const struct nexd *nexd)
 }
 
 /* The key and port: set only when they differ, so an adopted interface keeps its sessions. */
+/* A port for a device that was given none: in the dynamic range, so that it is chosen by
+ * nexd and known before the link is up (the kernel picks one only when the link comes up). */
+static uint16_t random_port(void)
+{
+	uint16_t r = 0;
+
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = (uint16_t)nx_now_ms();
+	return (uint16_t)(49152 + r % (65535 - 49152));
+}
+
 static int setup_device(struct nexd *nexd, struct nx_err *err)
 {
 	struct nexd_wg_device cur, change = { 0 };
 	uint16_t port = nexd->cfg.listen_port ? nexd->cfg.listen_port : nexd->id.listen_port;
+	bool chosen = false;
 	int rc;
 
 	rc = nexd_wg_get(&nexd->wg, &cur, err);
@@ -91,16 +105,26 @@ static int setup_device(struct nexd *nexd, struct nx_err *err)
 		change.private_key = nexd->id.private_key;
 		change.has_private_key = true;
 	}
+	if (!port && !cur.listen_port) {
+		port = random_port();
+		chosen = true;
+	}
 	if (port && port != cur.listen_port)
 		change.listen_port = port;
 	nexd_wg_device_clear(&cur);
-	if (change.has_private_key || change.listen_port) {
+	for (int tries = 0; change.has_private_key || change.listen_port; tries++) {
 		rc = nexd_wg_set(&nexd->wg, &change, err);
+		/* A port of our own choosing that is taken: choose again. */
+		if (rc == -EADDRINUSE && chosen && tries < 8) {
+			change.listen_port = random_port();
+			continue;
+		}
 		nx_wgkey_wipe(&change.private_key);
 		if (rc < 0)
 			return rc;
+		break;
 	}
-	/* The port in use (chosen by WireGuard when none was asked for) is kept for restarts. */
+	/* The port in use is kept for restarts. */
 	rc = nexd_wg_get(&nexd->wg, &cur, err);
 	if (rc < 0)
 		return rc;

@@ -21,6 +21,7 @@
 struct claim {
 	struct nx_prefix prefix;
 	struct nexd_peer *peer;
+	bool tunnel; /* the peer's own tunnel address, not an advertised prefix */
 };
 
 static int claim_cmp(const void *a, const void *b)
@@ -30,7 +31,10 @@ static int claim_cmp(const void *a, const void *b)
 
 	if (c)
 		return c;
-	/* The newest claim first: it is the one that keeps the prefix. */
+	/* A device's own tunnel address is never taken by another's advertisement. */
+	if (x->tunnel != y->tunnel)
+		return x->tunnel ? -1 : 1;
+	/* Else the newest claim first: it is the one that keeps the prefix. */
 	if (x->peer->dev.revision != y->peer->dev.revision)
 		return x->peer->dev.revision > y->peer->dev.revision ? -1 : 1;
 	return strcmp(x->peer->dev.id, y->peer->dev.id);
@@ -50,7 +54,7 @@ static bool is_ours(const struct nexd *nexd, const struct nx_prefix *p)
 }
 
 static int add_claim(struct claim **v, size_t *n, size_t *cap, const struct nx_prefix *p,
-		     struct nexd_peer *peer)
+		     struct nexd_peer *peer, bool tunnel)
 {
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 64;
@@ -63,6 +67,7 @@ static int add_claim(struct claim **v, size_t *n, size_t *cap, const struct nx_p
 	}
 	(*v)[*n].prefix = *p;
 	nx_prefix_normalize(&(*v)[*n].prefix);
+	(*v)[*n].tunnel = tunnel;
 	(*v)[(*n)++].peer = peer;
 	return 0;
 }
@@ -77,19 +82,20 @@ static int collect_claims(struct nexd *nexd, struct claim **out, size_t *n_out)
 		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
 		struct nx_prefix host;
 
-		if (!p->valid)
+		if (!p->valid || p->shadowed)
 			continue;
+		/* A peer listing this device's own address gets no route to it. */
 		if (p->dev.tunnel_ipv4.family &&
-		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv4) == 0 &&
-		    add_claim(&v, &n, &cap, &host, p) < 0)
+		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv4) == 0 && !is_ours(nexd, &host) &&
+		    add_claim(&v, &n, &cap, &host, p, true) < 0)
 			goto oom;
 		if (p->dev.tunnel_ipv6.family &&
-		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv6) == 0 &&
-		    add_claim(&v, &n, &cap, &host, p) < 0)
+		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv6) == 0 && !is_ours(nexd, &host) &&
+		    add_claim(&v, &n, &cap, &host, p, true) < 0)
 			goto oom;
 		for (size_t j = 0; j < p->dev.n_advertise; j++)
 			if (!is_ours(nexd, &p->dev.advertise[j]) &&
-			    add_claim(&v, &n, &cap, &p->dev.advertise[j], p) < 0)
+			    add_claim(&v, &n, &cap, &p->dev.advertise[j], p, false) < 0)
 				goto oom;
 	}
 	if (n)
@@ -151,6 +157,8 @@ static bool same_prefixes(struct nx_prefix *a, size_t na, struct nx_prefix *b, s
 {
 	if (na != nb)
 		return false;
+	if (na == 0)
+		return true;
 	qsort(a, na, sizeof(a[0]), nx_prefix_cmp_qsort);
 	qsort(b, nb, sizeof(b[0]), nx_prefix_cmp_qsort);
 	for (size_t i = 0; i < na; i++)
@@ -242,7 +250,7 @@ static int reconcile_peers(struct nexd *nexd, const struct claim *claims, size_t
 		struct nexd_wg_peer key = { .public_key = p->dev.public_key }, *a = NULL;
 
 		p->in_dataplane = false;
-		if (!p->valid)
+		if (!p->valid || p->shadowed)
 			continue;
 		if (actual.n_peers)
 			a = bsearch(&key, actual.peers, actual.n_peers, sizeof(key), wg_peer_cmp);
@@ -390,6 +398,49 @@ static int reconcile_addresses(struct nexd *nexd, struct nx_err *err)
 	return nexd_rtnl_addr_sync(nexd->rtnl, nexd->ifindex, addrs, n, err);
 }
 
+static int peer_key_cmp(const void *a, const void *b)
+{
+	const struct nexd_peer *x = *(struct nexd_peer *const *)a;
+	const struct nexd_peer *y = *(struct nexd_peer *const *)b;
+	int c = memcmp(x->dev.public_key.b, y->dev.public_key.b, NX_WG_KEY_LEN);
+
+	if (c)
+		return c;
+	if (x->dev.revision != y->dev.revision)
+		return x->dev.revision > y->dev.revision ? -1 : 1;
+	return strcmp(x->dev.id, y->dev.id);
+}
+
+/* One WireGuard peer per key: when devices share a public key (which a sound controller never
+ * allows) only the newest is programmed; the others are shadowed. */
+static int mark_shadowed(struct nexd *nexd)
+{
+	size_t n = nexd_peers_count(nexd->peers), m = 0;
+	struct nexd_peer **v = calloc(n ? n : 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
+
+		p->shadowed = false;
+		if (p->valid)
+			v[m++] = p;
+	}
+	if (m)
+		qsort(v, m, sizeof(v[0]), peer_key_cmp);
+	/* Sorted newest first within a key: every later one of the same key is shadowed. */
+	for (size_t i = 1; i < m; i++) {
+		if (!nx_wgkey_eq(&v[i]->dev.public_key, &v[i - 1]->dev.public_key))
+			continue;
+		v[i]->shadowed = true;
+		nx_debug(&dbg_nexd_peers, "peer %s shares its key with a newer device: ignored",
+			 v[i]->dev.id);
+	}
+	free(v);
+	return 0;
+}
+
 int nexd_reconcile(struct nexd *nexd, struct nx_err *err)
 {
 	struct claim *claims = NULL;
@@ -402,7 +453,7 @@ int nexd_reconcile(struct nexd *nexd, struct nx_err *err)
 	if (rc <= 0)
 		return nx_err_set(err, ENODEV, "interface %s is gone", nexd->cfg.ifname);
 	nexd->ifindex = rc;
-	if (collect_claims(nexd, &claims, &n_claims) < 0)
+	if (mark_shadowed(nexd) < 0 || collect_claims(nexd, &claims, &n_claims) < 0)
 		return nx_err_set(err, ENOMEM, "out of memory reconciling");
 	/* A subnet router or relay forwards for its peers; forwarding is never turned off
 	 * again, as other software on the host may rely on it by then. */

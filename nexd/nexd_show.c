@@ -132,7 +132,7 @@ static bool peer_healthy(const struct nexd_peer *p)
 {
 	int64_t age = handshake_age(p);
 
-	return p->valid && p->in_dataplane && age >= 0 && age < HANDSHAKE_HEALTHY_S;
+	return p->valid && !p->shadowed && p->in_dataplane && age >= 0 && age < HANDSHAKE_HEALTHY_S;
 }
 
 static struct json_object *peer_json(const struct nexd *nexd, const struct nexd_peer *p)
@@ -169,6 +169,9 @@ static struct json_object *peer_json(const struct nexd *nexd, const struct nexd_
 	nx_json_object_add_uint64(o, "tx_bytes", p->tx_bytes);
 	if (!p->valid)
 		nx_json_object_add_string(o, "ignored", p->reason);
+	else if (p->shadowed)
+		nx_json_object_add_string(o, "ignored",
+					  "its public key is also used by a newer device");
 	return o;
 }
 

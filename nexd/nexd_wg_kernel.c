@@ -29,6 +29,7 @@
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 
+#include "lib/strutil.h"
 #include "nexd/nexd.h"
 #include "nexd/nexd_wg.h"
 
@@ -123,11 +124,13 @@ static int wgk_transact(struct nl_sock *sk, struct nl_msg *msg,
 		rc = nx_err_set(err, EIO, "%s: netlink send: %s", what, nl_geterror(rc));
 		goto out;
 	}
+	/* Up to the end of the reply even after a parser error, so that nothing of it is left
+	 * for the next request to trip over. */
 	while (!t.done) {
 		rc = nl_recvmsgs(sk, cb);
-		if (t.err || t.done)
-			break;
-		if (rc < 0) {
+		if (rc < 0 && !t.done) {
+			if (t.err)
+				break;
 			rc = nx_err_set(err, EIO, "%s: netlink receive: %s", what, nl_geterror(rc));
 			goto out;
 		}
@@ -467,18 +470,28 @@ static int wgk_get(struct nexd_wg *wg, struct nexd_wg_device *out, struct nx_err
 
 /* --- writing the device (WG_CMD_SET_DEVICE, split) ---------------------------------------- */
 
+/* The whole change is checked before the first message goes: a change refused halfway
+ * would leave the device half changed. */
 static int wgk_check_change(const struct nexd_wg_device *change, struct nx_err *err)
 {
+	const unsigned known =
+		NEXD_WG_PEER_REMOVE | NEXD_WG_PEER_REPLACE_ALLOWED_IPS | NEXD_WG_PEER_UPDATE_ONLY;
 	char b64[NX_WG_KEY_B64_LEN];
 
 	for (size_t i = 0; i < change->n_peers; i++) {
 		const struct nexd_wg_peer *p = &change->peers[i];
 
 		nx_wgkey_to_base64(&p->public_key, b64);
+		if (p->flags & ~known)
+			return nx_err_set(err, EINVAL, "peer %s: unknown flags 0x%x", b64,
+					  p->flags & ~known);
+		if (p->flags & NEXD_WG_PEER_REMOVE)
+			continue; /* nothing else of it is sent */
 		if (p->endpoint.family != AF_UNSPEC && p->endpoint.family != AF_INET &&
 		    p->endpoint.family != AF_INET6)
-			return nx_err_set(err, EINVAL, "peer %s: endpoint of unknown family %u",
-					  b64, p->endpoint.family);
+			return nx_err_set(err, EAFNOSUPPORT,
+					  "peer %s: endpoint of unknown family %u", b64,
+					  p->endpoint.family);
 		if (p->endpoint.family != AF_UNSPEC && p->endpoint_port == 0)
 			return nx_err_set(err, EINVAL, "peer %s: endpoint port 0", b64);
 		for (size_t j = 0; j < p->n_allowed_ips; j++) {
@@ -612,6 +625,13 @@ static bool wgk_fill_peers(struct nl_msg *msg, const struct nexd_wg_device *chan
 	return cur->peer == change->n_peers;
 }
 
+/* The first message of a set may carry the private key: no copy of it is left in the heap. */
+static void wgk_msg_free_wiped(struct nl_msg *msg)
+{
+	nx_memzero_explicit(nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len);
+	nlmsg_free(msg);
+}
+
 static int wgk_set(struct nexd_wg *wg, const struct nexd_wg_device *change, struct nx_err *err)
 {
 	struct wgk *k = wg->priv;
@@ -642,18 +662,18 @@ static int wgk_set(struct nexd_wg *wg, const struct nexd_wg_device *change, stru
 			     nla_put_u16(msg, WGDEVICE_A_LISTEN_PORT, change->listen_port) < 0) ||
 			    (change->replace_peers &&
 			     nla_put_u32(msg, WGDEVICE_A_FLAGS, WGDEVICE_F_REPLACE_PEERS) < 0)) {
-				nlmsg_free(msg);
+				wgk_msg_free_wiped(msg);
 				return nx_err_set(err, EMSGSIZE, "%s: message too small", what);
 			}
 		}
 		all = wgk_fill_peers(msg, change, &cur);
 		if (!first && !all && cur.peer == before.peer && cur.ip == before.ip &&
 		    cur.started == before.started) {
-			nlmsg_free(msg);
+			wgk_msg_free_wiped(msg);
 			return nx_err_set(err, EMSGSIZE, "%s: a peer does not fit a message", what);
 		}
 		rc = wgk_transact(k->genl, msg, NULL, NULL, what, err);
-		nlmsg_free(msg);
+		wgk_msg_free_wiped(msg);
 		if (rc < 0)
 			return rc;
 		first = false;

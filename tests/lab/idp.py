@@ -495,14 +495,18 @@ def start_idp(
     port=0,
     log_path=None,
     timeout=START_TIMEOUT,
+    netns=None,
 ):
-    """Start tests/idp/server.js and return an Idp once it prints READY."""
+    """Start tests/idp/server.js and return an Idp once it prints READY.  With ``netns`` it
+    runs in that network namespace (its endpoints are then reachable only from there)."""
     ensure_node_modules()
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("node not found: the test IdP needs Node.js")
     args = [node, str(SERVER_JS), "--host", host, "--port", str(port), "--audience", audience,
             "--client-secret", client_secret]
+    if netns:
+        args = ["ip", "netns", "exec", netns, *args]
     optional = {
         "--access-token-ttl": access_token_ttl,
         "--access-token-alg": access_token_alg,

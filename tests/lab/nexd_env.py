@@ -64,8 +64,9 @@ class Agent:
         Agent._count += 1
         self.lab, self.node = lab, node
         self.ifname = f"{lab.prefix}w{Agent._count}"
+        key_args = ["--reg-key", reg_key] if reg_key else []
         self.daemon = Daemon(lab, "nexd", ns=node, args=[
-            "--service-url", service_url, "--reg-key", reg_key, "--interface", self.ifname,
+            "--service-url", service_url, *key_args, "--interface", self.ifname,
             "--wg-backend", backend, *args])
 
     def start(self):

@@ -43,6 +43,8 @@ else
 fi
 run "kernel-ping: two namespaces, WireGuard programmed by nexd's backend" \
 	"$srcdir/tests/vm/kernel-ping.sh" "$builddir/tests/vm/nexd_wg_tool"
+run "kernel-nexd: two devices running nexd --wg-backend kernel ping each other" \
+	"$srcdir/tests/vm/kernel-nexd.sh" "$builddir" "$srcdir"
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"
 exit "$failed"

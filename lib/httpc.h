@@ -46,10 +46,10 @@ typedef void (*nx_httpc_done_fn)(struct nx_httpc_req *r, long status, const char
 typedef int (*nx_httpc_line_fn)(struct nx_httpc_req *r, const char *line, size_t len, void *arg);
 
 struct nx_httpc_req_opts {
-	const char *method;	 /* "GET" (NULL), "POST", "PATCH", "PUT", "DELETE" */
+	const char *method; /* "GET" (NULL), "POST", "PATCH", "PUT", "DELETE" */
 	const char *url;
-	const char *bearer;	 /* "Authorization: Bearer <bearer>" when not NULL */
-	const char *body;	 /* request body (copied), NULL for none */
+	const char *bearer; /* "Authorization: Bearer <bearer>" when not NULL */
+	const char *body;   /* request body (copied), NULL for none */
 	size_t body_len;
 	const char *content_type; /* NULL: "application/json" when there is a body */
 	const char *accept;	  /* NULL: "application/json" */

@@ -28,6 +28,7 @@
 #include "lib/httpc.h"
 #include "lib/log.h"
 #include "nexd/nexd_device.h"
+#include "nexd/nexd_nat.h"
 #include "nexd/nexd_rtnl.h"
 #include "nexd/nexd_wg.h"
 
@@ -62,6 +63,8 @@ struct nexd_config {
 	char ca_file[1024];
 	struct nx_prefix advertise[NEXD_MAX_CONFIG_LIST];
 	size_t n_advertise;
+	char stun_servers[NEXD_MAX_CONFIG_LIST][256]; /* HOST:PORT, in the configured order */
+	size_t n_stun_servers;
 };
 
 /* The device's identity (nexd_state.c): what enrollment produced, kept in the state directory
@@ -103,6 +106,7 @@ struct nexd_route {
 
 struct nexd_peers;
 struct nexd_ctrl;
+struct nexd_nat;
 struct nexd_login;
 
 struct nexd {
@@ -117,6 +121,8 @@ struct nexd {
 	struct nx_httpc *http;
 	struct nexd_ctrl *ctrl;
 	struct nexd_login *login;
+	struct nexd_nat *nat; /* nexd_nat.c */
+	struct nexd_nat_state nat_state;
 	struct nexd_peers *peers;
 
 	/* The dataplane (nexd_dplane.c, nexd_reconcile.c). */

@@ -232,6 +232,21 @@ static struct json_object *self_description(const struct nexd *nexd)
 								 buf, sizeof(buf))) < 0)
 			goto oom;
 	}
+	/* The reflexive endpoint the NAT gives WireGuard's port, once discovery has one. */
+	if (nexd->nat_state.known && nexd->nat_state.reflexive.family) {
+		struct json_object *ep = json_object_new_object();
+
+		if (!ep || json_object_array_add(eps, ep) < 0) {
+			json_object_put(ep);
+			goto oom;
+		}
+		if (nx_json_object_add_string(ep, "source", nexd->nat_state.server) < 0 ||
+		    nx_json_object_add_string(ep, "address",
+					      nx_endpoint_format(&nexd->nat_state.reflexive,
+								 nexd->nat_state.reflexive_port,
+								 buf, sizeof(buf))) < 0)
+			goto oom;
+	}
 	for (size_t i = 0; i < nexd->cfg.n_advertise; i++) {
 		struct json_object *s = json_object_new_string(
 			nx_prefix_format(&nexd->cfg.advertise[i], buf, sizeof(buf)));
@@ -251,7 +266,9 @@ static struct json_object *self_description(const struct nexd *nexd)
 		goto oom;
 	}
 	adv = NULL;
-	if (nx_json_object_add_bool(o, "relay", nexd->cfg.relay) < 0)
+	if (nx_json_object_add_bool(o, "relay", nexd->cfg.relay) < 0 ||
+	    (nexd->nat_state.known &&
+	     nx_json_object_add_bool(o, "symmetric_nat", nexd->nat_state.symmetric) < 0))
 		goto oom;
 	return o;
 oom:
@@ -570,7 +587,6 @@ static void create_start(struct nexd_ctrl *c)
 	    nx_json_object_add_string(o, "public_key", key) < 0 ||
 	    nx_json_object_add_string(o, "hostname", host) < 0 ||
 	    nx_json_object_add_string(o, "os", "linux") < 0 ||
-	    nx_json_object_add_bool(o, "symmetric_nat", false) < 0 ||
 	    !(body = nx_json_to_string(o, NX_JSON_PLAIN))) {
 		json_object_put(o);
 		nx_warn("controller: cannot describe this device for enrollment");

@@ -160,15 +160,41 @@ void nexd_config_from_tree(struct nexd *nexd, const struct lyd_node *tree)
 
 int nexd_stun_server_create(struct nx_nb_cb_args *args)
 {
-	if (args->event == NX_NB_EV_APPLY)
+	struct nexd_config *cfg = &nexd_of(args)->cfg;
+
+	if (args->event == NX_NB_EV_VALIDATE) {
+		if (cfg->n_stun_servers >= NEXD_MAX_CONFIG_LIST) {
+			snprintf(args->errmsg, args->errmsg_len,
+				 "stun-server %s: at most %d servers", value_of(args),
+				 NEXD_MAX_CONFIG_LIST);
+			return -ENOSPC;
+		}
+		return validate_fits(args, sizeof(cfg->stun_servers[0]));
+	}
+	if (args->event == NX_NB_EV_APPLY && cfg->n_stun_servers < NEXD_MAX_CONFIG_LIST) {
+		nx_strlcpy(cfg->stun_servers[cfg->n_stun_servers++], value_of(args),
+			   sizeof(cfg->stun_servers[0]));
 		nx_debug(&dbg_nexd_nat, "stun-server %s added", value_of(args));
+	}
 	return 0;
 }
 
 int nexd_stun_server_destroy(struct nx_nb_cb_args *args)
 {
-	if (args->event == NX_NB_EV_APPLY)
-		nx_debug(&dbg_nexd_nat, "stun-server %s removed", value_of(args));
+	struct nexd_config *cfg = &nexd_of(args)->cfg;
+
+	if (args->event != NX_NB_EV_APPLY)
+		return 0;
+	for (size_t i = 0; i < cfg->n_stun_servers; i++) {
+		if (strcmp(cfg->stun_servers[i], value_of(args)) == 0) {
+			/* Keep the configured order: the first server's mapping is the one used. */
+			memmove(cfg->stun_servers[i], cfg->stun_servers[i + 1],
+				(cfg->n_stun_servers - i - 1) * sizeof(cfg->stun_servers[0]));
+			cfg->n_stun_servers--;
+			break;
+		}
+	}
+	nx_debug(&dbg_nexd_nat, "stun-server %s removed", value_of(args));
 	return 0;
 }
 

@@ -79,9 +79,22 @@ static struct json_object *status_json(const struct nexd *nexd)
 					  nx_endpoint_format(&e->addr, e->port, buf, sizeof(buf)));
 		json_object_array_add(eps, ep);
 	}
+	if (nexd->nat_state.known && nexd->nat_state.reflexive.family) {
+		struct json_object *ep = json_object_new_object();
+
+		nx_json_object_add_string(ep, "source", nexd->nat_state.server);
+		nx_json_object_add_string(ep, "address",
+					  nx_endpoint_format(&nexd->nat_state.reflexive,
+							     nexd->nat_state.reflexive_port, buf,
+							     sizeof(buf)));
+		json_object_array_add(eps, ep);
+	}
 	json_object_object_add(o, "endpoints", eps);
 	/* Not known until NAT discovery has answered. */
-	nx_json_object_add_null(o, "symmetric_nat");
+	if (nexd->nat_state.known)
+		nx_json_object_add_bool(o, "symmetric_nat", nexd->nat_state.symmetric);
+	else
+		nx_json_object_add_null(o, "symmetric_nat");
 	nx_json_object_add_string(ctl, "url", nexd_ctrl_service(nexd));
 	nx_json_object_add_bool(ctl, "connected", nexd_ctrl_connected(nexd));
 	nx_json_object_add_int64(ctl, "revision", nexd_ctrl_revision(nexd));
@@ -94,6 +107,7 @@ NX_DEFUN(show_nexodus_status, "show nexodus status [json]",
 {
 	const struct nexd *nexd = vty->daemon;
 	char a4[NX_ADDR_STRLEN], a6[NX_ADDR_STRLEN], key[NX_WG_KEY_B64_LEN] = "-";
+	char ep[NX_ENDPOINT_STRLEN];
 
 	if (nx_cmd_arg_has(argc, argv, "json")) {
 		print_json(vty, status_json(nexd));
@@ -101,16 +115,24 @@ NX_DEFUN(show_nexodus_status, "show nexodus status [json]",
 	}
 	if (nexd->have_identity)
 		nx_wgkey_to_base64(&nexd->id.public_key, key);
-	nx_vty_out(vty, "State:       %s%s%s\n", nexd_state_name(nexd->state),
-		   nexd->state_msg[0] ? " (" : "", nexd->state_msg[0] ? nexd->state_msg : "");
-	if (nexd->state_msg[0])
-		nx_vty_out(vty, ")\n");
+	nx_vty_out(vty, "State:       %s%s%s%s\n", nexd_state_name(nexd->state),
+		   nexd->state_msg[0] ? " (" : "", nexd->state_msg, nexd->state_msg[0] ? ")" : "");
 	nx_vty_out(vty, "Device:      %s\n", nexd->id.device_id[0] ? nexd->id.device_id : "-");
 	nx_vty_out(vty, "VPC:         %s\n", nexd->id.vpc_id[0] ? nexd->id.vpc_id : "-");
 	nx_vty_out(vty, "Public key:  %s\n", key);
 	nx_vty_out(vty, "Interface:   %s, port %u\n", nexd->cfg.ifname, nexd->id.listen_port);
 	nx_vty_out(vty, "Tunnel:      %s %s\n", addr_str(&nexd->id.tunnel_ipv4, a4, sizeof(a4)),
 		   addr_str(&nexd->id.tunnel_ipv6, a6, sizeof(a6)));
+	if (nexd->nat_state.known)
+		nx_vty_out(vty, "NAT:         %s, reflexive %s (%s)\n",
+			   nexd->nat_state.single_server ? "type unknown (one STUN server answered)"
+			   : nexd->nat_state.symmetric	 ? "symmetric"
+							 : "endpoint-independent mapping",
+			   nx_endpoint_format(&nexd->nat_state.reflexive,
+					      nexd->nat_state.reflexive_port, ep, sizeof(ep)),
+			   nexd->nat_state.server);
+	else
+		nx_vty_out(vty, "NAT:         unknown\n");
 	nx_vty_out(vty, "Service:     %s (%s, revision %" PRId64 ")\n",
 		   nexd_ctrl_service(nexd)[0] ? nexd_ctrl_service(nexd) : "-",
 		   nexd_ctrl_connected(nexd) ? "connected" : "not connected",

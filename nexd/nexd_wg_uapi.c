@@ -412,6 +412,16 @@ static int uapi_open(struct nexd_wg *wg, struct nx_err *err)
 		goto fail;
 	}
 	fd = uapi_connect(priv);
+	if (fd >= 0 && if_nametoindex(wg->ifname) == 0) {
+		/* The socket directory is shared by every network namespace: a daemon whose
+		 * interface is not in ours belongs to someone else and is left alone. */
+		close(fd);
+		rc = nx_err_set(err, EEXIST,
+				"%s: %s belongs to a wireguard-go whose interface is in another "
+				"network namespace; choose another interface name",
+				wg->ifname, priv->sun.sun_path);
+		goto fail;
+	}
 	if (fd >= 0) {
 		/* Graceful restart: the running wireguard-go keeps its peers and forwarding. */
 		close(fd);

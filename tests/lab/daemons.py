@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Run the suite's own daemons (nexd, nexsrv) and drive them through nexsh.
 
-    d = Daemon(lab, "nexd", config="nexodus\\n service-url https://a.example\\nexit\\n")
+    d = Daemon(lab, "nexd", config="nexodus\\n service-url https://a.example\\nexit\\n",
+               ns=lab.host("a"))
     d.start()                                  # waits until the VTY answers
     r = d.nexsh("configure terminal", "nexodus", "relay")   # CompletedProcess
     out, status = d.vty(b"show running-config")  # one raw request on the VTY socket

@@ -6,6 +6,7 @@ nexsh ... json, the kernel (ip route, wg) and traffic."""
 
 import json
 import os
+import socket
 
 from daemons import Daemon
 from lab import wait_until
@@ -15,13 +16,30 @@ WG_RUN_DIR = "/var/run/wireguard"
 SERVICE_PORT = 8080
 
 
+def remove_stale_wg_sockets(ifnames):
+    """Removes wireguard-go's UAPI sockets that nobody listens on any more (their daemon
+    died with its namespace); a live one, someone else's, is left alone."""
+    for name in ifnames:
+        path = os.path.join(WG_RUN_DIR, f"{name}.sock")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(path)
+            except ConnectionRefusedError:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
 class Controller:
     """nexsrv in namespace `node`, listening on addr:SERVICE_PORT, plain HTTP."""
 
-    def __init__(self, lab, db, node, addr, extra=""):
+    def __init__(self, lab, db, node, addr, extra="", tls=None):
+        """tls: (cert, key) PEM files to serve HTTPS with; else plain HTTP."""
         self.lab, self.db, self.node, self.addr = lab, db, node, addr
-        self.url = f"http://{addr}:{SERVICE_PORT}"
-        config = (f"controller\n listen {addr}:{SERVICE_PORT}\n insecure-http\n"
+        self.url = f"{'https' if tls else 'http'}://{addr}:{SERVICE_PORT}"
+        self.cacert = tls[0] if tls else None
+        transport = f" tls-cert {tls[0]}\n tls-key {tls[1]}\n" if tls else " insecure-http\n"
+        config = (f"controller\n listen {addr}:{SERVICE_PORT}\n{transport}"
                   f" database {db.conninfo}\n stun-listen {addr}:3478\n"
                   f" rate-limit requests-per-second 1000000\n rate-limit burst 1000000\n"
                   f"{extra}exit\n")
@@ -29,7 +47,9 @@ class Controller:
 
     def start(self):
         self.daemon.start()
-        wait_until(lambda: self.lab.run(self.node, "curl", "-sf", f"{self.url}/private/ready",
+        ca = ["--cacert", self.cacert] if self.cacert else []
+        wait_until(lambda: self.lab.run(self.node, "curl", "-sf", *ca,
+                                        f"{self.url}/private/ready",
                                         check=False).returncode == 0,
                    timeout=20, what="nexsrv ready")
         return self
@@ -125,7 +145,7 @@ class Agent:
     def cleanup(self):
         """Stops nexd; wireguard-go dies with the namespace, its socket is removed here."""
         self.daemon.cleanup()
-        try:
+        try:  # the name is this run's own: its daemon dies with the namespace
             os.unlink(os.path.join(WG_RUN_DIR, f"{self.ifname}.sock"))
         except FileNotFoundError:
             pass

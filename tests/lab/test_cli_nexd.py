@@ -15,8 +15,25 @@ import pytest
 
 from daemons import REQ_COMPLETE, REQ_DESCRIBE, REQ_PROMPT, Daemon, program, yanglint_data
 from lab import wait_until
+from nexd_env import remove_stale_wg_sockets
 
 VPC = "6f1c0b1e-2a3d-4c5e-8f90-a1b2c3d4e5f6"
+@pytest.fixture(autouse=True)
+def _wireguard_sockets(lab):
+    """The daemons here use the default interface names; once their namespaces are gone,
+    the UAPI sockets their wireguard-go left are removed."""
+    yield
+    lab.teardown()
+    remove_stale_wg_sockets(["nexodus0", "nx9"])
+
+
+def nexd_daemon(lab, **kw):
+    """nexd in a network namespace of its own: with a service-url it creates its WireGuard
+    interface, which must never appear on this machine's own network."""
+    nexd_daemon.count = getattr(nexd_daemon, "count", 0) + 1
+    return Daemon(lab, "nexd", ns=lab.host(f"n{nexd_daemon.count}"), **kw)
+
+
 CONFIG = f"""! nexd configuration
 !
 nexodus
@@ -40,7 +57,7 @@ end
 
 @pytest.fixture
 def nexd(lab):
-    d = Daemon(lab, "nexd", config=CONFIG)
+    d = nexd_daemon(lab, config=CONFIG)
     try:
         yield d.start()
     finally:
@@ -135,11 +152,11 @@ def test_rollback_restores_an_earlier_config(nexd):
 
 
 def test_check_mode_and_refused_start(lab):
-    good = Daemon(lab, "nexd", config=CONFIG)
+    good = nexd_daemon(lab, config=CONFIG)
     r = good.check_config()
     assert r.returncode == 0, r.stderr
 
-    bad = Daemon(lab, "nexd", config="nexodus\n relay\n bogus-command 1\nexit\n")
+    bad = nexd_daemon(lab, config="nexodus\n relay\n bogus-command 1\nexit\n")
     r = bad.check_config()
     assert r.returncode != 0
     assert f"{bad.config_path}:3" in r.stderr, r.stderr
@@ -148,7 +165,7 @@ def test_check_mode_and_refused_start(lab):
 
 
 def test_unconfigured_daemon_stays_up(lab):
-    d = Daemon(lab, "nexd")  # no config file at all
+    d = nexd_daemon(lab)  # no config file at all
     try:
         d.start()
         r = d.nexsh("show nexodus status json")
@@ -161,13 +178,12 @@ def test_unconfigured_daemon_stays_up(lab):
 def test_daemon_mode_detaches_and_stops_on_sigterm(lab):
     """-d: the command returns at once, the daemon keeps serving, its pid file names it,
     and SIGTERM stops it cleanly (socket and pid file removed)."""
-    d = Daemon(lab, "nexd", config=CONFIG)
+    d = nexd_daemon(lab, config=CONFIG)
     d.vty_path = os.path.join(lab.tmp, f"{d.pathspace}.vty")
     rundir = d.run_dir()
     pid_file = os.path.join(rundir, "nexd.pid")
 
-    r = subprocess.run(d.argv("-d", "--vty-socket", d.vty_path), capture_output=True,
-                       text=True, timeout=10)
+    r = lab.run(d.ns, *d.argv("-d", "--vty-socket", d.vty_path), check=False, timeout=10)
     assert r.returncode == 0, r.stderr
     pid = None
     try:

@@ -164,3 +164,25 @@ def test_restart_and_controller_outage_lose_nothing(mesh):
         x.wait_connected(timeout=60)
     sent, got = ping_loss(p)
     assert sent > 50 and got == sent, f"{sent - got} of {sent} replies lost in an outage"
+
+
+def test_flush_on_exit_removes_everything(mesh):
+    lab, ctl, agents, db = mesh
+    a, b = agents["a"], agents["b"]
+    wait_until(lambda: b.tunnel_ipv4 in a.kernel_routes("-4"), timeout=10)
+
+    # The default stop leaves the dataplane (checked in the restart test); with
+    # --flush-on-exit the interface, its peers and its routes go with nexd.
+    assert a.stop() == 0
+    a.daemon.args.append("--flush-on-exit")
+    a.start()
+    a.wait_connected()
+    assert a.stop() == 0
+    assert a.ifname not in lab.cmd(a.node, "ip", "link", "show")
+    assert lab.cmd(a.node, "ip", "route", "show", "proto", "80") == ""
+    assert lab.cmd(a.node, "ip", "-6", "route", "show", "proto", "80") == ""
+
+    # Started again, the same device sets everything up anew.
+    a.start()
+    a.wait_connected()
+    wait_until(lambda: b.tunnel_ipv4 in a.kernel_routes("-4"), timeout=10)

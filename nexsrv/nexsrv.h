@@ -50,6 +50,7 @@ struct nexsrv_config {
 	uint32_t rate_limit_rps;
 	uint32_t rate_limit_burst;
 	uint32_t tombstone_retention_s;
+	uint32_t max_connections; /* 0: from RLIMIT_NOFILE */
 };
 
 struct nexsrv_db;

@@ -19,10 +19,16 @@
  * Enrolment is one transaction: the registration key is claimed first (a single-use key
  * with UPDATE ... WHERE used_at IS NULL, so of many concurrent enrolments exactly one
  * finds it unused: the row lock makes the others wait and then see it spent), then the VPC
- * row is locked (enrolments and advertised-prefix changes of one VPC take turns, which
- * keeps the "no route over a tunnel address" rule exact), then the addresses are allocated
- * (nexsrv_ipam.h), the device inserted, the addresses handed to it, and the key marked
- * with the device it made.  Any failure rolls all of it back.
+ * row is locked: FOR SHARE by an enrolment that advertises no prefix, so that those run
+ * side by side, FOR NO KEY UPDATE by one that does and by advertised-prefix changes, which
+ * thus take turns with every enrolment of the VPC (keeping the "no route over a tunnel
+ * address" rule exact).  Then the addresses are allocated (nexsrv_ipam.h: the enrolments of
+ * a VPC take them in turn, from here to their commit) to the device's id, the device is
+ * inserted under that id (the allocations' foreign key is checked at commit), and the key
+ * marked with the device it made.  Any failure rolls all of it
+ * back.  Two concurrent enrolments of the same public key both pass the check for it; the
+ * loser's INSERT meets the unique constraint and the transaction is run again, which then
+ * answers 409 with the winner.
  *
  * Who may do what: users who reach the VPC enrol devices into it and read its devices; the
  * device's owner and the organization's owners change and delete it.  A registration key
@@ -199,9 +205,10 @@ static int check_advertise(PGconn *conn, struct nexsrv_api_reply *r, const char 
 	return rc;
 }
 
-/* The security group a new device gets: 0 with sg set (maybe ""), or a rejection. */
+/* The security group a new device gets: 0 with sg set (maybe ""), or a rejection.
+ * has_default: whether the VPC has its default group. */
 static int choose_secgroup(PGconn *conn, struct device_create *t, const char *key_sg, char *sg,
-			   struct nx_err *err)
+			   bool has_default, struct nx_err *err)
 {
 	const char *params[2] = { NULL, t->vpc_id };
 	int rc;
@@ -223,12 +230,7 @@ static int choose_secgroup(PGconn *conn, struct device_create *t, const char *ke
 		return 0;
 	}
 	/* The VPC's default group, when it has one. */
-	params[0] = t->vpc_id;
-	rc = nexsrv_db_exec(conn, "SELECT 1 FROM security_groups WHERE id = $1 AND vpc_id = $2", 2,
-			    params, NULL, err);
-	if (rc < 0)
-		return rc;
-	nx_strlcpy(sg, rc == 1 ? t->vpc_id : "", NEXSRV_INPUT_UUID_LEN);
+	nx_strlcpy(sg, has_default ? t->vpc_id : "", NEXSRV_INPUT_UUID_LEN);
 	return 0;
 }
 
@@ -283,7 +285,8 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 	struct json_object *obj = NULL;
 	struct nexsrv_sql q;
 	PGresult *res = NULL;
-	size_t n_avoid = 0;
+	size_t n_avoid = 0, failed = 0;
+	bool has_default_sg = false;
 	int rc;
 
 	nexsrv_api_reply_reset(&t->reply);
@@ -296,18 +299,33 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 	}
 
 	/* The VPC, within reach, locked against other enrolments until commit. */
-	nexsrv_sql_add(&q, "SELECT v.organization_id, v.ipv4_cidr::text, v.ipv6_cidr::text "
-			   "FROM vpcs v WHERE v.id = ");
+	/* With, in the same round trip: the new device's id (its addresses are allocated to it
+	 * before it exists), the device that has this public key already (one per VPC), and
+	 * whether the VPC has its default security group. */
+	nexsrv_sql_add(&q, "SELECT v.organization_id, v.ipv4_cidr::text, v.ipv6_cidr::text, "
+			   "gen_random_uuid(), (SELECT x.id FROM devices x WHERE x.vpc_id = v.id "
+			   "AND x.public_key = ");
+	nexsrv_sql_param(&q, t->in->public_key);
+	nexsrv_sql_add(&q, "), EXISTS (SELECT 1 FROM security_groups s WHERE s.id = v.id "
+			   "AND s.vpc_id = v.id) FROM vpcs v WHERE v.id = ");
 	nexsrv_sql_param(&q, t->vpc_id);
 	nexsrv_sql_add(&q, " AND ");
 	nexsrv_sql_scope_vpc(&q, c, "v.id");
-	nexsrv_sql_add(&q, " FOR NO KEY UPDATE OF v");
+	nexsrv_sql_add(&q, t->in->n_advertise ? " FOR NO KEY UPDATE OF v" : " FOR SHARE OF v");
 	rc = nexsrv_sql_exec(conn, &q, &res, err);
 	if (rc == 0)
 		rc = nexsrv_api_reply_not_found(&t->reply, "vpc");
 	if (rc < 0)
 		goto out;
 	nx_strlcpy(org, nexsrv_db_text(res, 0, 0), sizeof(org));
+	nx_strlcpy(dev, nexsrv_db_text(res, 0, 3), sizeof(dev));
+	if (nexsrv_db_text(res, 0, 4)) {
+		rc = nexsrv_api_reply_conflict(&t->reply, "resource already exists",
+					       nexsrv_db_text(res, 0, 4), "public_key");
+		goto out;
+	}
+	if (nexsrv_db_get_bool(res, 0, 5, &has_default_sg, NULL) < 0)
+		has_default_sg = false;
 	if (nx_prefix_parse(nexsrv_db_text(res, 0, 1), &pool4, 0, err) < 0 ||
 	    nx_prefix_parse(nexsrv_db_text(res, 0, 2), &pool6, 0, err) < 0) {
 		rc = -EIO;
@@ -316,25 +334,7 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 	PQclear(res);
 	res = NULL;
 
-	/* One device per public key in a VPC. */
-	{
-		const char *params[] = { t->vpc_id, t->in->public_key };
-
-		rc = nexsrv_db_exec(conn,
-				    "SELECT id FROM devices WHERE vpc_id = $1 AND public_key = $2",
-				    2, params, &res, err);
-		if (rc < 0)
-			goto out;
-		if (rc == 1) {
-			rc = nexsrv_api_reply_conflict(&t->reply, "resource already exists",
-						       nexsrv_db_text(res, 0, 0), "public_key");
-			goto out;
-		}
-		PQclear(res);
-		res = NULL;
-	}
-
-	rc = choose_secgroup(conn, t, key_sg, sg, err);
+	rc = choose_secgroup(conn, t, key_sg, sg, has_default_sg, err);
 	if (rc < 0)
 		goto out;
 	if (t->in->n_advertise) {
@@ -348,20 +348,24 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 	rc = nexsrv_ipam_advertised(conn, t->vpc_id, NULL, &avoid, &n_avoid, err);
 	if (rc < 0)
 		goto out;
-	for (int fam = 0; fam < 2; fam++) {
-		struct nexsrv_ipam_request ir = {
-			.vpc_id = t->vpc_id,
-			.pool = fam == 0 ? pool4 : pool6,
-			.requested = fam == 0 && (t->in->present & NEXSRV_DEV_IPV4_REQUEST)
-					     ? &t->in->ipv4_request
-					     : NULL,
-			.avoid = avoid,
-			.n_avoid = n_avoid,
-			.avoid_extra = t->in->advertise,
-			.n_avoid_extra = t->in->n_advertise,
-		};
+	{
+		struct nexsrv_ipam_request ir[2];
 
-		rc = nexsrv_ipam_allocate(conn, &ir, &addrs[fam], holder, sizeof(holder), err);
+		for (int fam = 0; fam < 2; fam++)
+			ir[fam] = (struct nexsrv_ipam_request){
+				.vpc_id = t->vpc_id,
+				.device_id = dev,
+				.pool = fam == 0 ? pool4 : pool6,
+				.requested = fam == 0 && (t->in->present & NEXSRV_DEV_IPV4_REQUEST)
+						     ? &t->in->ipv4_request
+						     : NULL,
+				.avoid = avoid,
+				.n_avoid = n_avoid,
+				.avoid_extra = t->in->advertise,
+				.n_avoid_extra = t->in->n_advertise,
+			};
+		rc = nexsrv_ipam_allocate_set(conn, ir, 2, addrs, &failed, holder, sizeof(holder),
+					      err);
 		if (rc < 0) {
 			rc = ipam_failed(&t->reply, rc, holder, err);
 			goto out;
@@ -376,10 +380,12 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 
 	nexsrv_sql_fini(&q);
 	nexsrv_sql_init(&q);
-	nexsrv_sql_add(&q, "INSERT INTO devices AS d (vpc_id, organization_id, owner_id, "
+	nexsrv_sql_add(&q, "INSERT INTO devices AS d (id, vpc_id, organization_id, owner_id, "
 			   "public_key, hostname, os, endpoints, ipv4_tunnel_ips, ipv6_tunnel_ips, "
 			   "advertise_cidrs, relay, symmetric_nat, security_group_id, "
 			   "bearer_token_hash, reg_key_id) VALUES (");
+	nexsrv_sql_param(&q, dev);
+	nexsrv_sql_add(&q, "::uuid, ");
 	nexsrv_sql_param(&q, t->vpc_id);
 	nexsrv_sql_add(&q, ", ");
 	nexsrv_sql_param(&q, org);
@@ -411,15 +417,13 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 	nexsrv_sql_param(&q, c->kind == NEXSRV_CALLER_REG_KEY ? c->reg_key_id : NULL);
 	nexsrv_sql_add(&q, "::uuid) RETURNING " NEXSRV_DEVICE_JSON ", d.id");
 	rc = nexsrv_sql_exec(conn, &q, &res, err);
+	if (rc == -EEXIST) /* the same public key, enrolled meanwhile: again, for the 409 */
+		rc = -EAGAIN;
 	if (rc != 1) {
 		rc = rc < 0 ? rc : nx_err_set(err, EIO, "INSERT returned no row");
 		goto out;
 	}
-	nx_strlcpy(dev, nexsrv_db_text(res, 0, 1), sizeof(dev));
 	rc = nexsrv_api_row_json(res, 0, &obj, err);
-	if (rc < 0)
-		goto out;
-	rc = nexsrv_ipam_assign(conn, t->vpc_id, addrs, 2, dev, err);
 	if (rc < 0)
 		goto out;
 	if (c->kind == NEXSRV_CALLER_REG_KEY && c->single_use) {

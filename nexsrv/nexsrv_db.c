@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <libpq-events.h>
 
 #include "lib/log.h"
 #include "lib/strutil.h"
@@ -189,6 +190,143 @@ const char *nexsrv_db_target(const struct nexsrv_db *db)
 }
 
 /* A new connection, or NULL with err set (-ENOTCONN: the database did not accept it). */
+/* --- prepared statements ------------------------------------------------------------------
+ *
+ * Every statement with parameters is prepared on first use on each connection and executed
+ * by name from then on: the server parses it once per connection, and after a few runs
+ * plans it once too, instead of on every call (what an enrolment spent most of its
+ * database time on).  A plan made once for all parameter values suits the tables as they
+ * were then: one made while a table was small (a fresh database) could read every device of
+ * a VPC where an index finds one after the table has grown.  So a statement is prepared
+ * again after 64, 256, 1024, ... runs, and its plan chosen anew, at a cost that shrinks
+ * with its use.  The cache lives with the connection (libpq instance data), is used by one
+ * thread at a time like the connection itself, and is forgotten when the connection is
+ * reset or closed.  When it is full, or a statement cannot be prepared, the statement runs
+ * unprepared as before.
+ */
+
+#define STMT_SLOTS	  512 /* a power of two; at most STMT_MAX of them used */
+#define STMT_MAX	  384
+#define STMT_RENEW_FIRST  64	     /* runs before a statement is first prepared again */
+#define STMT_RENEW_FACTOR 4	     /* ... then after this many times as many */
+#define STMT_RENEW_LAST	  (1u << 22) /* ... and no more after this many */
+
+struct stmt_cache {
+	unsigned n;
+	struct stmt_slot {
+		char *sql; /* NULL: free */
+		uint32_t hash;
+		unsigned id;
+		unsigned runs, renew_at;
+		bool broken; /* could not be prepared again: runs unprepared */
+	} slot[STMT_SLOTS];
+};
+
+static uint32_t stmt_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static void stmt_cache_clear(struct stmt_cache *c)
+{
+	for (unsigned i = 0; i < STMT_SLOTS; i++) {
+		free(c->slot[i].sql);
+		c->slot[i].sql = NULL;
+	}
+	c->n = 0;
+}
+
+static int stmt_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_REGISTER) {
+		PGEventRegister *e = info;
+		struct stmt_cache *c = calloc(1, sizeof(*c));
+
+		return c && PQsetInstanceData(e->conn, stmt_event, c);
+	}
+	if (id == PGEVT_CONNRESET) {
+		PGEventConnReset *e = info;
+		struct stmt_cache *c = PQinstanceData(e->conn, stmt_event);
+
+		if (c)
+			stmt_cache_clear(c);
+	} else if (id == PGEVT_CONNDESTROY) {
+		PGEventConnDestroy *e = info;
+		struct stmt_cache *c = PQinstanceData(e->conn, stmt_event);
+
+		if (c) {
+			stmt_cache_clear(c);
+			free(c);
+		}
+	}
+	return 1;
+}
+
+/* The name sql is prepared under on conn (preparing it now if need be) into name: 1, 0 when
+ * it is to run unprepared, or -1 when it cannot be prepared: *failed is then the result that
+ * says why (the statement itself would have failed the same way). */
+static int stmt_prepared(PGconn *conn, const char *sql, int nparams, char *name, size_t size,
+			 PGresult **failed)
+{
+	struct stmt_cache *c = PQinstanceData(conn, stmt_event);
+	uint32_t h;
+	unsigned i;
+	PGresult *r;
+
+	if (!c || nparams <= 0 || PQtransactionStatus(conn) == PQTRANS_INERROR)
+		return 0;
+	h = stmt_hash(sql);
+	for (i = h & (STMT_SLOTS - 1); c->slot[i].sql; i = (i + 1) & (STMT_SLOTS - 1)) {
+		struct stmt_slot *e = &c->slot[i];
+		char dealloc[32];
+
+		if (e->hash != h || strcmp(e->sql, sql) != 0)
+			continue;
+		if (e->broken)
+			return 0;
+		snprintf(name, size, "nx%u", e->id);
+		if (++e->runs < e->renew_at || e->renew_at >= STMT_RENEW_LAST)
+			return 1;
+		/* Time to plan it anew (see above). */
+		e->renew_at *= STMT_RENEW_FACTOR;
+		snprintf(dealloc, sizeof(dealloc), "DEALLOCATE %s", name);
+		PQclear(PQexec(conn, dealloc));
+		r = PQprepare(conn, name, sql, nparams, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			e->broken = true;
+			*failed = r;
+			return -1;
+		}
+		PQclear(r);
+		return 1;
+	}
+	if (c->n >= STMT_MAX)
+		return 0;
+	snprintf(name, size, "nx%u", c->n);
+	r = PQprepare(conn, name, sql, nparams, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		*failed = r;
+		return -1;
+	}
+	PQclear(r);
+	/* Out of memory: prepared but not remembered, so the name is not used again. */
+	if (!(c->slot[i].sql = strdup(sql))) {
+		c->n++;
+		return 1;
+	}
+	c->slot[i].hash = h;
+	c->slot[i].id = c->n++;
+	c->slot[i].runs = 1;
+	c->slot[i].renew_at = STMT_RENEW_FIRST;
+	c->slot[i].broken = false;
+	return 1;
+}
+
 static PGconn *db_connect(struct nexsrv_db *db, struct nx_err *err)
 {
 	char timeout[16];
@@ -212,6 +350,8 @@ static PGconn *db_connect(struct nexsrv_db *db, struct nx_err *err)
 		return NULL;
 	}
 	PQsetNoticeProcessor(conn, notice_processor, NULL);
+	if (!PQregisterEventProc(conn, stmt_event, "nexsrv statements", NULL))
+		nx_debug(&dbg_nexsrv_database, "no statement cache on this connection");
 	nx_debug(&dbg_nexsrv_database, "connected to %s (server %d, backend pid %d)", db->target,
 		 PQserverVersion(conn), PQbackendPID(conn));
 	return conn;
@@ -754,6 +894,7 @@ static int cmd_rows(const PGresult *res)
 int nexsrv_db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
 		   PGresult **res, struct nx_err *err)
 {
+	char name[16];
 	PGresult *r;
 	int rc;
 
@@ -767,7 +908,17 @@ int nexsrv_db_exec(PGconn *conn, const char *sql, int nparams, const char *const
 		one_line(line, sizeof(line), sql);
 		nx_debug(&dbg_nexsrv_database, "query: %s (%d parameters)", line, nparams);
 	}
-	r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	r = NULL;
+	switch (stmt_prepared(conn, sql, nparams, name, sizeof(name), &r)) {
+	case 1:
+		r = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+		break;
+	case 0:
+		r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+		break;
+	default: /* r is the failed PREPARE */
+		break;
+	}
 	switch (PQresultStatus(r)) {
 	case PGRES_TUPLES_OK:
 		rc = PQntuples(r);

@@ -35,13 +35,17 @@
 #include "nexsrv/nexsrv_http.h"
 #include "nexsrv/nexsrv_metrics.h"
 #include "nexsrv/nexsrv_ratelimit.h"
+#include "nexsrv/nexsrv_shared.h"
 
 NX_DEBUG_DECLARE(nexsrv_api);
 
 _Static_assert(NEXSRV_HTTP_CALLER_KEY_MAX == NEXSRV_RATELIMIT_KEY_MAX,
 	       "a caller key must fit a rate-limit key");
 
-#define STREAM_BLOCK	   (16 * 1024) /* most bytes MHD asks a stream for at once */
+/* libmicrohttpd allocates (and zeroes) this much with every streaming response, for the
+ * stream's whole life: kept small (at 16 KiB it was a third of a stream's memory). */
+#define STREAM_BLOCK	   512
+#define STREAM_SEGS_INLINE 4 /* queued strings a stream holds without an allocation */
 #define ERR_INTERNAL_BODY  "{\"error\":\"internal error\"}"
 #define TLS_PRIORITIES	   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define MONITOR_WAKE_ID	   0 /* epoll data of the monitor's eventfd; streams count from 1 */
@@ -631,6 +635,11 @@ struct nexsrv_req {
 	bool stream_handed; /* MHD's response now holds the stream's attachment */
 };
 
+struct stream_seg {
+	struct nexsrv_shared *buf;
+	size_t off; /* bytes of it already sent */
+};
+
 struct nexsrv_stream {
 	struct nexsrv_stream *next, *prev; /* http->streams, while attached */
 	uint64_t id;
@@ -644,8 +653,11 @@ struct nexsrv_stream {
 	bool closed; /* by the producer */
 	bool gone;   /* the client went away */
 	bool ending; /* the server is stopping */
-	char *q;
-	size_t q_off, q_len, q_cap, q_limit;
+	/* The queue: a ring of references to shared strings, the first partly sent. */
+	struct stream_seg *segs; /* seg_inline, or a larger array while many are queued */
+	size_t seg_head, seg_n, seg_cap;
+	struct stream_seg seg_inline[STREAM_SEGS_INLINE];
+	size_t q_len, q_limit; /* bytes queued, and the most that may be */
 	nexsrv_stream_close_fn on_close;
 	void *on_close_arg;
 	bool cb_running;
@@ -923,9 +935,11 @@ static void monitor_unwatch(struct nexsrv_stream *s)
 	}
 }
 
+/* Watched from the first suspension until the stream detaches, edge-triggered: the hang-up
+ * is reported once, and waking the stream costs no system call here. */
 static void monitor_watch(struct nexsrv_stream *s)
 {
-	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = s->id };
+	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET, .data.u64 = s->id };
 
 	if (s->watching || s->fd < 0)
 		return;
@@ -941,7 +955,6 @@ static void monitor_watch(struct nexsrv_stream *s)
 static void stream_wake(struct nexsrv_stream *s)
 {
 	if (s->suspended && s->attached) {
-		monitor_unwatch(s);
 		s->suspended = false;
 		MHD_resume_connection(s->conn);
 	}
@@ -956,7 +969,10 @@ static void stream_unref(struct nexsrv_stream *s)
 	pthread_mutex_unlock(&s->lock);
 	if (!last)
 		return;
-	free(s->q);
+	for (; s->seg_n; s->seg_n--, s->seg_head = (s->seg_head + 1) % s->seg_cap)
+		nexsrv_shared_unref(s->segs[s->seg_head].buf);
+	if (s->segs != s->seg_inline)
+		free(s->segs);
 	pthread_cond_destroy(&s->cb_done);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -1010,6 +1026,63 @@ static void stream_response_free(void *cls)
 	stream_detach(cls);
 }
 
+/* Copies up to max queued bytes into buf and drops what went out completely; stream lock
+ * held.  The count copied. */
+static size_t stream_dequeue(struct nexsrv_stream *s, char *buf, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && s->seg_n) {
+		struct stream_seg *g = &s->segs[s->seg_head];
+		size_t len = g->buf->len - g->off;
+
+		if (len > max - n)
+			len = max - n;
+		memcpy(buf + n, g->buf->data + g->off, len);
+		n += len;
+		g->off += len;
+		if (g->off == g->buf->len) {
+			nexsrv_shared_unref(g->buf);
+			g->buf = NULL;
+			s->seg_head = (s->seg_head + 1) % s->seg_cap;
+			s->seg_n--;
+		}
+	}
+	s->q_len -= n;
+	if (!s->seg_n && s->segs != s->seg_inline) { /* back to the small ring */
+		free(s->segs);
+		s->segs = s->seg_inline;
+		s->seg_cap = STREAM_SEGS_INLINE;
+	}
+	if (!s->seg_n)
+		s->seg_head = 0;
+	return n;
+}
+
+/* Appends a reference to b to the queue (stream lock held): 0 or -ENOMEM. */
+static int stream_enqueue(struct nexsrv_stream *s, struct nexsrv_shared *b)
+{
+	if (s->seg_n == s->seg_cap) {
+		size_t cap = s->seg_cap * 2;
+		struct stream_seg *v = calloc(cap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->seg_n; i++)
+			v[i] = s->segs[(s->seg_head + i) % s->seg_cap];
+		if (s->segs != s->seg_inline)
+			free(s->segs);
+		s->segs = v;
+		s->seg_cap = cap;
+		s->seg_head = 0;
+	}
+	s->segs[(s->seg_head + s->seg_n) % s->seg_cap] =
+		(struct stream_seg){ .buf = nexsrv_shared_ref(b), .off = 0 };
+	s->seg_n++;
+	s->q_len += b->len;
+	return 0;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct nexsrv_stream *s = cls;
@@ -1019,15 +1092,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	pthread_mutex_lock(&s->lock);
 	if (s->gone || !s->attached) {
 		n = MHD_CONTENT_READER_END_WITH_ERROR;
-	} else if (s->q_len) {
-		size_t len = s->q_len < max ? s->q_len : max;
-
-		memcpy(buf, s->q + s->q_off, len);
-		s->q_off += len;
-		s->q_len -= len;
-		if (s->q_len == 0)
-			s->q_off = 0;
-		n = (ssize_t)len;
+	} else if (s->seg_n) {
+		n = (ssize_t)stream_dequeue(s, buf, max);
 	} else if (s->closed || s->ending || http_stopping(s->http)) {
 		n = MHD_CONTENT_READER_END_OF_STREAM;
 	} else {
@@ -1062,6 +1128,8 @@ struct nexsrv_stream *nexsrv_stream_start(struct nexsrv_req *req)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cb_done, NULL);
 	s->refs = 2;
+	s->segs = s->seg_inline;
+	s->seg_cap = STREAM_SEGS_INLINE;
 	s->http = http;
 	s->conn = req->conn;
 	s->attached = true;
@@ -1094,7 +1162,7 @@ void nexsrv_stream_set_close_cb(struct nexsrv_stream *s, nexsrv_stream_close_fn 
 	pthread_mutex_unlock(&s->lock);
 }
 
-int nexsrv_stream_write(struct nexsrv_stream *s, const void *data, size_t len)
+int nexsrv_stream_write_shared(struct nexsrv_stream *s, struct nexsrv_shared *b)
 {
 	int rc = 0;
 
@@ -1103,37 +1171,36 @@ int nexsrv_stream_write(struct nexsrv_stream *s, const void *data, size_t len)
 		rc = -EPIPE;
 		goto out;
 	}
-	if (len == 0)
+	if (b->len == 0)
 		goto out;
-	if (len > s->q_limit - s->q_len) {
+	if (b->len > s->q_limit - s->q_len) {
 		rc = -ENOBUFS;
 		goto out;
 	}
-	if (s->q_off + s->q_len + len > s->q_cap) {
-		if (s->q_off) {
-			memmove(s->q, s->q + s->q_off, s->q_len);
-			s->q_off = 0;
-		}
-		if (s->q_len + len > s->q_cap) {
-			size_t cap = s->q_cap ? s->q_cap : 4096;
-			char *q;
-
-			while (cap < s->q_len + len)
-				cap *= 2;
-			q = realloc(s->q, cap);
-			if (!q) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			s->q = q;
-			s->q_cap = cap;
-		}
-	}
-	memcpy(s->q + s->q_off + s->q_len, data, len);
-	s->q_len += len;
-	stream_wake(s);
+	rc = stream_enqueue(s, b);
+	if (rc == 0)
+		stream_wake(s);
 out:
 	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int nexsrv_stream_write(struct nexsrv_stream *s, const void *data, size_t len)
+{
+	struct nexsrv_shared *b;
+	int rc;
+
+	if (len == 0) {
+		pthread_mutex_lock(&s->lock);
+		rc = s->closed || s->gone || s->ending || !s->attached ? -EPIPE : 0;
+		pthread_mutex_unlock(&s->lock);
+		return rc;
+	}
+	b = nexsrv_shared_new(data, len);
+	if (!b)
+		return -ENOMEM;
+	rc = nexsrv_stream_write_shared(s, b);
+	nexsrv_shared_unref(b);
 	return rc;
 }
 
@@ -1450,6 +1517,21 @@ static enum MHD_Result req_queue(struct nexsrv_req *req)
 	rc = MHD_queue_response(req->conn, req->status, resp);
 	MHD_destroy_response(resp);
 	req->queued = rc == MHD_YES;
+	if (req->stream) {
+		/* A stream may stay open for days: keep nothing it no longer needs. */
+		json_object_put(req->json);
+		req->json = NULL;
+		free(req->body);
+		req->body = NULL;
+		req->body_len = req->body_cap = 0;
+		for (size_t i = 0; i < req->n_hdrs; i++) {
+			free(req->hdrs[i].name);
+			free(req->hdrs[i].value);
+		}
+		free(req->hdrs);
+		req->hdrs = NULL;
+		req->n_hdrs = 0;
+	}
 	return rc;
 }
 
@@ -1879,16 +1961,19 @@ static void http_free(struct nexsrv_http *http)
 	free(http);
 }
 
+/* As many connections as descriptors, less a reserve for the database pool, the VTY, logs
+ * and the listeners. */
 static unsigned default_max_connections(void)
 {
 	struct rlimit rl;
-	unsigned max = NEXSRV_HTTP_DEFAULT_MAX_CONNECTIONS;
 
-	/* leave room for the database pool, the VTY, logs... */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < (rlim_t)max + 64)
-		max = rl.rlim_cur > 128 ? (unsigned)(rl.rlim_cur - 64) : 64;
-	return max;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return NEXSRV_HTTP_FALLBACK_MAX_CONNECTIONS;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > NEXSRV_HTTP_MAX_CONNECTIONS_CAP)
+		return NEXSRV_HTTP_MAX_CONNECTIONS_CAP;
+	if (rl.rlim_cur < 2 * NEXSRV_HTTP_FD_RESERVE)
+		return rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
+	return (unsigned)rl.rlim_cur - NEXSRV_HTTP_FD_RESERVE;
 }
 
 struct nexsrv_http *nexsrv_http_start(const struct nexsrv_http_config *cfg, struct nx_err *err)

@@ -81,22 +81,30 @@ struct json_object;
 struct nexsrv_http;
 struct nexsrv_metrics;
 struct nexsrv_req;
+struct nexsrv_shared;
 struct nexsrv_stream;
 
 /* --- limits and their defaults (a config field at 0 means the default) ----------------- */
-#define NEXSRV_HTTP_DEFAULT_THREADS	    4
-#define NEXSRV_HTTP_DEFAULT_BODY_LIMIT	    (1024 * 1024)
-#define NEXSRV_HTTP_DEFAULT_MEMORY_LIMIT    (64 * 1024) /* per connection: headers + buffers */
-#define NEXSRV_HTTP_DEFAULT_TIMEOUT_S	    60
-#define NEXSRV_HTTP_DEFAULT_MAX_CONNECTIONS 4096 /* capped below RLIMIT_NOFILE */
-#define NEXSRV_HTTP_DEFAULT_PER_IP	    512
-#define NEXSRV_HTTP_DEFAULT_STOP_TIMEOUT_MS 5000
-#define NEXSRV_HTTP_DEFAULT_STREAM_QUEUE    (4 * 1024 * 1024)
+#define NEXSRV_HTTP_DEFAULT_THREADS	     4
+#define NEXSRV_HTTP_DEFAULT_BODY_LIMIT	     (1024 * 1024)
+/* Per connection: the request line and headers, and the buffers of the reply.  The read
+ * buffer is half of it and must hold the request head (the API answers a request line of 27
+ * kB with a JSON error, not libmicrohttpd's HTML 414).  An open watch stream keeps about
+ * half of it resident (measured), plus ~5 kB of its own. */
+#define NEXSRV_HTTP_DEFAULT_MEMORY_LIMIT     (64 * 1024)
+#define NEXSRV_HTTP_DEFAULT_TIMEOUT_S	     60
+/* max_connections 0: RLIMIT_NOFILE less a reserve for other descriptors, at most the cap */
+#define NEXSRV_HTTP_FD_RESERVE		     256
+#define NEXSRV_HTTP_MAX_CONNECTIONS_CAP	     1000000
+#define NEXSRV_HTTP_FALLBACK_MAX_CONNECTIONS 4096
+#define NEXSRV_HTTP_DEFAULT_PER_IP	     512
+#define NEXSRV_HTTP_DEFAULT_STOP_TIMEOUT_MS  5000
+#define NEXSRV_HTTP_DEFAULT_STREAM_QUEUE     (4 * 1024 * 1024)
 /* A body over the limit is still read (and dropped) up to this many times the limit, so
  * that the client sees the 413; beyond that the connection is closed after the 413. */
-#define NEXSRV_HTTP_DISCARD_FACTOR	    4
+#define NEXSRV_HTTP_DISCARD_FACTOR	     4
 /* Largest TLS certificate or key file read. */
-#define NEXSRV_HTTP_PEM_MAX		    (1024 * 1024)
+#define NEXSRV_HTTP_PEM_MAX		     (1024 * 1024)
 
 struct nexsrv_http_config {
 	/* "HOST:PORT": an IPv4 address, a bracketed IPv6 address ("[::]:8080" accepts both
@@ -289,6 +297,9 @@ void nexsrv_stream_set_close_cb(struct nexsrv_stream *stream, nexsrv_stream_clos
  * (client gone, server stopping, or closed), -ENOBUFS when the client is so slow that the
  * queue would exceed cfg.stream_queue_limit (nothing is queued then), -ENOMEM. */
 int nexsrv_stream_write(struct nexsrv_stream *stream, const void *data, size_t len);
+/* The same for a shared string (nexsrv_shared.h), queued by reference: the stream takes a
+ * reference of its own, the caller keeps its one.  What a fan-out uses: no copy per stream. */
+int nexsrv_stream_write_shared(struct nexsrv_stream *stream, struct nexsrv_shared *buf);
 
 /* Ends the stream after the queued bytes (a clean end of the chunked body) and drops the
  * producer's reference. */

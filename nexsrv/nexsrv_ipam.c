@@ -183,7 +183,8 @@ int nexsrv_ipam_advertised(PGconn *conn, const char *vpc_id, const char *exclude
 {
 	static const char sql[] =
 		"SELECT d.id, c::text FROM devices d CROSS JOIN LATERAL unnest(d.advertise_cidrs) c"
-		" WHERE d.vpc_id = $1 AND ($2::uuid IS NULL OR d.id <> $2::uuid)";
+		" WHERE d.vpc_id = $1 AND d.advertise_cidrs <> '{}'"
+		" AND ($2::uuid IS NULL OR d.id <> $2::uuid)";
 	const char *params[] = { vpc_id, exclude_device };
 	struct nexsrv_ipam_avoid *v = NULL;
 	PGresult *res = NULL;
@@ -235,14 +236,16 @@ static void find_holder(PGconn *conn, const char *vpc_id, const char *addr, char
 	PQclear(res);
 }
 
-/* Tries to take addr: 1 taken by us, 0 already someone's, or a negative errno. */
-static int try_insert(PGconn *conn, const char *vpc_id, const char *addr, struct nx_err *err)
+/* Tries to take addr for device (may be NULL): 1 taken by us, 0 already someone's, or a
+ * negative errno. */
+static int try_insert(PGconn *conn, const char *vpc_id, const char *addr, const char *device,
+		      struct nx_err *err)
 {
-	static const char sql[] = "INSERT INTO ipam_allocations (vpc_id, address)"
-				  " VALUES ($1, $2::inet) ON CONFLICT DO NOTHING";
-	const char *params[] = { vpc_id, addr };
+	static const char sql[] = "INSERT INTO ipam_allocations (vpc_id, address, device_id)"
+				  " VALUES ($1, $2::inet, $3::uuid) ON CONFLICT DO NOTHING";
+	const char *params[] = { vpc_id, addr, device };
 
-	return nexsrv_db_exec(conn, sql, 2, params, NULL, err);
+	return nexsrv_db_exec(conn, sql, 3, params, NULL, err);
 }
 
 /* The lowest unallocated address in [from, last] of the VPC, into *out: 1, 0 when there is
@@ -312,7 +315,7 @@ static int allocate_requested(PGconn *conn, const struct nexsrv_ipam_request *re
 			nx_strlcpy(holder, adv ? adv->device_id : "", holder_size);
 		return nx_err_set(err, EEXIST, "%s lies in a prefix a device advertises", text);
 	}
-	rc = try_insert(conn, req->vpc_id, text, err);
+	rc = try_insert(conn, req->vpc_id, text, req->device_id, err);
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
@@ -340,6 +343,70 @@ static struct nx_prefix *avoid_array(const struct nexsrv_ipam_request *req, size
 	return v;
 }
 
+/* The avoid prefixes of the request as a cidr[] literal into list. */
+static void avoid_literal(const struct nx_prefix *avoid, size_t n, struct nx_sbuf *list)
+{
+	char text[NX_PREFIX_STRLEN];
+
+	nx_sbuf_puts(list, "{");
+	for (size_t i = 0; i < n; i++) {
+		struct nx_prefix p = avoid[i];
+
+		/* cidr wants no host bits: the prefix as a network */
+		nexsrv_ipam_prefix_first(&avoid[i], &p.addr);
+		nx_sbuf_printf(list, "%s%s", i ? "," : "",
+			       nx_prefix_format(&p, text, sizeof(text)));
+	}
+	nx_sbuf_puts(list, "}");
+}
+
+/* The cursor's next address, or the lowest released one (nexodus_ipam_take() in migration
+ * 0002), allocated into *out: 1, 0 when the pool must be searched instead, or a negative
+ * errno. */
+static int take_next(PGconn *conn, const struct nexsrv_ipam_request *req,
+		     const struct nx_addr *first, const struct nx_addr *last,
+		     const struct nx_prefix *avoid, size_t n_avoid, struct nx_addr *out,
+		     struct nx_err *err)
+{
+	static const char sql[] =
+		"SELECT host(nexodus_ipam_take($1, $2::inet, $3::inet, $4::cidr[], $5::uuid))";
+	char first_s[NX_ADDR_STRLEN], last_s[NX_ADDR_STRLEN];
+	const char *params[5];
+	struct nx_sbuf list;
+	PGresult *res = NULL;
+	const char *text;
+	int rc;
+
+	nx_sbuf_init(&list, NULL, 0);
+	avoid_literal(avoid, n_avoid, &list);
+	if (nx_sbuf_truncated(&list)) {
+		rc = nx_err_set(err, ENOMEM, "IPAM: out of memory");
+		goto out;
+	}
+	params[0] = req->vpc_id;
+	params[1] = nx_addr_format(first, first_s, sizeof(first_s));
+	params[2] = nx_addr_format(last, last_s, sizeof(last_s));
+	params[3] = nx_sbuf_str(&list);
+	params[4] = req->device_id;
+	rc = nexsrv_db_exec(conn, sql, 5, params, &res, err);
+	if (rc < 0)
+		goto out;
+	text = rc == 1 ? nexsrv_db_text(res, 0, 0) : NULL;
+	if (!text) {
+		rc = 0;
+		goto out;
+	}
+	if (nx_addr_parse(text, out, NULL) < 0) {
+		rc = nx_err_set(err, EIO, "IPAM: unexpected address from the database");
+		goto out;
+	}
+	rc = 1;
+out:
+	PQclear(res);
+	nx_sbuf_fini(&list);
+	return rc;
+}
+
 int nexsrv_ipam_allocate(PGconn *conn, const struct nexsrv_ipam_request *req, struct nx_addr *out,
 			 char *holder, size_t holder_size, struct nx_err *err)
 {
@@ -360,6 +427,12 @@ int nexsrv_ipam_allocate(PGconn *conn, const struct nexsrv_ipam_request *req, st
 	avoid = avoid_array(req, &n_avoid);
 	if (!avoid)
 		return nx_err_set(err, ENOMEM, "IPAM: out of memory");
+	rc = take_next(conn, req, &first, &last, avoid, n_avoid, out, err);
+	if (rc != 0) {
+		rc = rc < 0 ? rc : 0;
+		goto out;
+	}
+	/* The cursor is at the end of the pool: search it for a gap. */
 	cand = first;
 	for (unsigned attempt = 0; attempt < NEXSRV_IPAM_ATTEMPTS; attempt++) {
 		struct nx_addr free_addr;
@@ -379,7 +452,8 @@ int nexsrv_ipam_allocate(PGconn *conn, const struct nexsrv_ipam_request *req, st
 			if (!nx_addr_eq(&free_addr, &cand))
 				continue;
 		}
-		rc = try_insert(conn, req->vpc_id, nx_addr_format(&cand, text, sizeof(text)), err);
+		rc = try_insert(conn, req->vpc_id, nx_addr_format(&cand, text, sizeof(text)),
+				req->device_id, err);
 		if (rc < 0)
 			goto out;
 		if (rc == 1) {
@@ -395,6 +469,122 @@ int nexsrv_ipam_allocate(PGconn *conn, const struct nexsrv_ipam_request *req, st
 out:
 	free(avoid);
 	return rc;
+}
+
+/* The cursors of the pools of reqs (those with *done false) in one statement: done[i] set and
+ * out[i] filled for each that got an address.  0 or a negative errno. */
+static int take_next_set(PGconn *conn, const struct nexsrv_ipam_request *reqs, size_t n, bool *done,
+			 struct nx_addr *out, struct nx_err *err)
+{
+	char bounds[NEXSRV_IPAM_SET_MAX][2][NX_ADDR_STRLEN];
+	struct nx_sbuf lists[NEXSRV_IPAM_SET_MAX], sql;
+	const char *params[2 + 3 * NEXSRV_IPAM_SET_MAX];
+	size_t pos[NEXSRV_IPAM_SET_MAX], k = 0;
+	int np = 2, rc = 0;
+	PGresult *res = NULL;
+
+	nx_sbuf_init(&sql, NULL, 0);
+	for (size_t i = 0; i < n; i++)
+		nx_sbuf_init(&lists[i], NULL, 0);
+	params[0] = reqs[0].vpc_id;
+	params[1] = reqs[0].device_id;
+	nx_sbuf_puts(&sql, "SELECT ");
+	for (size_t i = 0; i < n; i++) {
+		struct nx_addr first, last;
+		struct nx_prefix *avoid;
+		size_t n_avoid;
+
+		if (done[i] || strcmp(reqs[i].vpc_id, reqs[0].vpc_id) != 0 ||
+		    (reqs[i].device_id == NULL) != (reqs[0].device_id == NULL) ||
+		    (reqs[i].device_id && strcmp(reqs[i].device_id, reqs[0].device_id) != 0) ||
+		    nexsrv_ipam_pool_bounds(&reqs[i].pool, &first, &last) < 0)
+			continue; /* on its own, which says what is wrong */
+		avoid = avoid_array(&reqs[i], &n_avoid);
+		if (!avoid) {
+			rc = nx_err_set(err, ENOMEM, "IPAM: out of memory");
+			goto out;
+		}
+		avoid_literal(avoid, n_avoid, &lists[i]);
+		free(avoid);
+		params[np] = nx_addr_format(&first, bounds[i][0], sizeof(bounds[i][0]));
+		params[np + 1] = nx_addr_format(&last, bounds[i][1], sizeof(bounds[i][1]));
+		params[np + 2] = nx_sbuf_str(&lists[i]);
+		nx_sbuf_printf(&sql,
+			       "%shost(nexodus_ipam_take($1, $%d::inet, $%d::inet, $%d::cidr[], "
+			       "$2::uuid))",
+			       k ? ", " : "", np + 1, np + 2, np + 3);
+		np += 3;
+		pos[k++] = i;
+	}
+	if (!k)
+		goto out;
+	if (nx_sbuf_truncated(&sql)) {
+		rc = nx_err_set(err, ENOMEM, "IPAM: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (nx_sbuf_truncated(&lists[i])) {
+			rc = nx_err_set(err, ENOMEM, "IPAM: out of memory");
+			goto out;
+		}
+	rc = nexsrv_db_exec(conn, nx_sbuf_str(&sql), np, params, &res, err);
+	if (rc < 0)
+		goto out;
+	for (size_t j = 0; rc == 1 && j < k; j++) {
+		const char *text = nexsrv_db_text(res, 0, (int)j);
+
+		if (!text)
+			continue; /* the pool must be searched */
+		if (nx_addr_parse(text, &out[pos[j]], NULL) < 0) {
+			rc = nx_err_set(err, EIO, "IPAM: unexpected address from the database");
+			goto out;
+		}
+		done[pos[j]] = true;
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	for (size_t i = 0; i < n; i++)
+		nx_sbuf_fini(&lists[i]);
+	nx_sbuf_fini(&sql);
+	return rc;
+}
+
+int nexsrv_ipam_allocate_set(PGconn *conn, const struct nexsrv_ipam_request *reqs, size_t n,
+			     struct nx_addr *out, size_t *failed, char *holder, size_t holder_size,
+			     struct nx_err *err)
+{
+	bool done[NEXSRV_IPAM_SET_MAX] = { false };
+	int rc;
+
+	*failed = 0;
+	if (n == 0 || n > NEXSRV_IPAM_SET_MAX)
+		return nx_err_set(err, EINVAL, "IPAM: %zu requests at once", n);
+	/* Requested addresses first: each may be refused. */
+	for (size_t i = 0; i < n; i++) {
+		if (!reqs[i].requested)
+			continue;
+		rc = nexsrv_ipam_allocate(conn, &reqs[i], &out[i], holder, holder_size, err);
+		if (rc < 0) {
+			*failed = i;
+			return rc;
+		}
+		done[i] = true;
+	}
+	rc = take_next_set(conn, reqs, n, done, out, err);
+	if (rc < 0)
+		return rc;
+	/* What the cursors could not give: on its own, searching the pool. */
+	for (size_t i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		rc = nexsrv_ipam_allocate(conn, &reqs[i], &out[i], holder, holder_size, err);
+		if (rc < 0) {
+			*failed = i;
+			return rc;
+		}
+	}
+	return 0;
 }
 
 int nexsrv_ipam_assign(PGconn *conn, const char *vpc_id, const struct nx_addr *addrs, size_t n,

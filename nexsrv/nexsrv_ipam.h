@@ -8,13 +8,19 @@
  *   - usable addresses: the pool without its first address (the IPv4 network address, the
  *     IPv6 subnet-router anycast address) and, for IPv4, without its last (broadcast);
  *   - a requested address is honoured when it is usable and free, refused otherwise;
- *   - without a request, the lowest usable address that is neither allocated nor inside a
- *     prefix some device of the VPC advertises (so routes never shadow a tunnel address);
+ *   - without a request, an address that is neither allocated nor inside a prefix some
+ *     device of the VPC advertises (so routes never shadow a tunnel address): the lowest
+ *     released one (its device was deleted), else the next one of the pool's cursor, in
+ *     constant time (nexodus_ipam_take() in migration 0002: one statement, the cursor row
+ *     locked until commit, so the enrolments of a VPC take addresses in turn and, without
+ *     failures, still get the lowest ones); once the cursor has passed the end of the pool,
+ *     the pool is searched for the lowest gap;
  *   - the database decides: ipam_allocations has one row per address in use with
  *     PRIMARY KEY (vpc_id, address), so two transactions that pick the same address cannot
  *     both commit it; the loser sees the conflict (INSERT ... ON CONFLICT DO NOTHING) and
  *     moves on to the next candidate, a bounded number of times;
- *   - addresses are released with the device (ON DELETE CASCADE) in its delete transaction.
+ *   - addresses are released with the device (ON DELETE CASCADE) in its delete transaction,
+ *     and a trigger records them for reuse.
  *
  * The address arithmetic is pure (unit-tested without a database); the allocation runs on
  * the caller's connection inside the caller's transaction, so an enrolment that fails later
@@ -87,8 +93,12 @@ int nexsrv_ipam_advertised(PGconn *conn, const char *vpc_id, const char *exclude
 
 struct nexsrv_ipam_request {
 	const char *vpc_id;
+	/* The device the address is for (it may be inserted later in the same transaction:
+	 * the allocation's foreign key is checked at commit), or NULL: none yet, see
+	 * nexsrv_ipam_assign(). */
+	const char *device_id;
 	struct nx_prefix pool;
-	const struct nx_addr *requested;       /* NULL: the lowest free address */
+	const struct nx_addr *requested;       /* NULL: a free address (see above) */
 	const struct nexsrv_ipam_avoid *avoid; /* prefixes to stay out of */
 	size_t n_avoid;
 	const struct nx_prefix *avoid_extra; /* more of them (the new device's own), no owner */
@@ -96,8 +106,8 @@ struct nexsrv_ipam_request {
 };
 
 /*
- * Allocates one address of req->pool for vpc_id (a row of ipam_allocations with no device
- * yet: nexsrv_ipam_assign() gives it one) and stores it in *out.  0 on success;
+ * Allocates one address of req->pool for vpc_id (a row of ipam_allocations for
+ * req->device_id) and stores it in *out.  0 on success;
  *   -EADDRNOTAVAIL  the requested address is not a usable address of the pool
  *   -EEXIST         the requested address is taken: holder gets the device holding it, or
  *                   the device advertising a prefix that contains it ("" when unknown)
@@ -107,6 +117,20 @@ struct nexsrv_ipam_request {
  */
 int nexsrv_ipam_allocate(PGconn *conn, const struct nexsrv_ipam_request *req, struct nx_addr *out,
 			 char *holder, size_t holder_size, struct nx_err *err);
+
+/* Most requests nexsrv_ipam_allocate_set() takes at once. */
+#define NEXSRV_IPAM_SET_MAX 4
+
+/*
+ * nexsrv_ipam_allocate() for n requests (the pools of one device, same vpc_id and
+ * device_id): requested addresses first, then the others in one round trip, in the order
+ * given (which must be the same for everyone: the pools' cursors are locked in it).  out[i]
+ * for reqs[i].  On failure *failed is the request that failed, the others may be allocated:
+ * roll the transaction back.
+ */
+int nexsrv_ipam_allocate_set(PGconn *conn, const struct nexsrv_ipam_request *reqs, size_t n,
+			     struct nx_addr *out, size_t *failed, char *holder, size_t holder_size,
+			     struct nx_err *err);
 
 /* Hands the n addresses just allocated in vpc_id to device_id.  0 or a negative errno. */
 int nexsrv_ipam_assign(PGconn *conn, const char *vpc_id, const struct nx_addr *addrs, size_t n,

@@ -6,7 +6,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
 
 #include "nexsrv/nexsrv.h"
 #include "nexsrv/nexsrv_api_net.h"
@@ -16,6 +19,8 @@
 #include "nexsrv/nexsrv_metrics.h"
 #include "nexsrv/nexsrv_oidc.h"
 #include "nexsrv/nexsrv_watch.h"
+
+#define NEXSRV_MALLOC_ARENAS 2
 
 enum {
 	OPT_DATABASE = 256,
@@ -158,6 +163,7 @@ static int start_http(struct nexsrv *srv, struct nx_err *err)
 			.insecure_http = c->insecure_http,
 			.rate_limit_rps = c->rate_limit_rps,
 			.rate_limit_burst = c->rate_limit_burst,
+			.max_connections = c->max_connections,
 			.metrics = srv->metrics,
 			.setup = http_setup,
 			.setup_arg = srv,
@@ -166,10 +172,27 @@ static int start_http(struct nexsrv *srv, struct nx_err *err)
 	return srv->http ? 0 : -EINVAL;
 }
 
+/* Every watch stream holds a descriptor: the soft limit goes up to the hard one, which
+ * is the administrator's to set (systemd's LimitNOFILE=). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		nx_warn("nexsrv: cannot raise the descriptor limit to %llu: %s",
+			(unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 static int nexsrv_start(struct nx_daemon *d, struct nx_err *err)
 {
 	struct nexsrv *srv = d->ctx;
-	int rc = start_database(srv, err);
+	int rc;
+
+	raise_nofile();
+	rc = start_database(srv, err);
 
 	if (rc == 0)
 		rc = nexsrv_stun_start(srv, err);
@@ -226,6 +249,9 @@ int main(int argc, char **argv)
 		.ctx = &srv,
 	};
 
+	/* Few malloc arenas: the threads allocate little, but each arena they would otherwise
+	 * get keeps its own free memory (with thousands of streams, megabytes of it). */
+	mallopt(M_ARENA_MAX, NEXSRV_MALLOC_ARENAS);
 	daemon.nb_nodes = nexsrv_nb_nodes;
 	daemon.n_nb_nodes = nexsrv_nb_nodes_count;
 	srv.daemon = &daemon;

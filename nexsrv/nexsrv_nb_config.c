@@ -42,6 +42,7 @@ static const struct field {
 	FIELD(FIELD_UINT32, "rate-limit/requests-per-second", rate_limit_rps),
 	FIELD(FIELD_UINT32, "rate-limit/burst", rate_limit_burst),
 	FIELD(FIELD_UINT32, "tombstone-retention", tombstone_retention_s),
+	FIELD(FIELD_UINT32, "max-connections", max_connections),
 };
 
 /* The table row of a leaf, found by its path below the controller container. */

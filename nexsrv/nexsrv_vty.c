@@ -52,6 +52,9 @@ static const struct nx_cmd controller_cmds[] = {
 			    "Burst\n"),
 	NX_NB_CLI_LEAF_CMDS("tombstone-retention", "(60-31536000)",
 			    "How long deleted objects stay visible to watchers\n", "Seconds\n"),
+	NX_NB_CLI_LEAF_CMDS("max-connections", "(16-1000000)",
+			    "Most client connections (watch streams included) at once\n",
+			    "Connections\n"),
 };
 
 NX_DEFUN(controller_enter, "controller", "Nexodus service configuration\n")

@@ -485,11 +485,12 @@ static void end_into(struct nexsrv_watch *hub, struct watcher *w, int code, cons
 	}
 }
 
-/* Writes a line to a live stream (lock held); a stream that cannot take it ends. */
-static void send_line(struct nexsrv_watch *hub, struct watcher *w, const char *line, size_t len,
+/* Queues a line on a live stream (lock held), by reference: the same bytes for every
+ * stream; a stream that cannot take it ends. */
+static void send_line(struct nexsrv_watch *hub, struct watcher *w, struct nexsrv_shared *line,
 		      struct watcher **ending)
 {
-	int rc = nexsrv_stream_write(w->stream, line, len);
+	int rc = line ? nexsrv_stream_write_shared(w->stream, line) : -ENOMEM;
 
 	if (rc == 0)
 		return;
@@ -534,7 +535,7 @@ static void deliver_one(struct nexsrv_watch *hub, struct watch_vpc *v,
 			continue;
 		w->last = ev->revision;
 		if (nexsrv_watch_filter_match(&w->filter, ev->kind, ev->key))
-			send_line(hub, w, ev->line, ev->len, ending);
+			send_line(hub, w, ev->shared, ending);
 		if (w->ended)
 			continue;
 		if (vpc_gone)
@@ -737,6 +738,10 @@ static void fetch_one(struct nexsrv_watch *hub, uint64_t *retry_at)
 
 static void heartbeat_locked(struct nexsrv_watch *hub, struct watcher **ending)
 {
+	struct nexsrv_shared *empty = nexsrv_shared_new("\n", 1);
+
+	if (!empty)
+		return; /* the next one, then */
 	for (size_t b = 0; b < VPC_BUCKETS; b++) {
 		struct watch_vpc *v = hub->buckets[b], *vnext;
 
@@ -747,13 +752,14 @@ static void heartbeat_locked(struct nexsrv_watch *hub, struct watcher **ending)
 			for (w = v->watchers; w; w = next) {
 				next = w->next;
 				if (w->live)
-					send_line(hub, w, "\n", 1, ending);
+					send_line(hub, w, empty, ending);
 			}
 			v->pins--;
 			vnext = v->hnext;
 			vpc_maybe_free(hub, v);
 		}
 	}
+	nexsrv_shared_unref(empty);
 }
 
 static void wait_until(struct nexsrv_watch *hub, uint64_t deadline_ms)
@@ -1039,7 +1045,7 @@ static int watcher_go_live(struct watcher *w, int64_t high)
 
 		w->last = ev->revision;
 		if (nexsrv_watch_filter_match(&w->filter, ev->kind, ev->key))
-			send_line(hub, w, ev->line, ev->len, &ending);
+			send_line(hub, w, ev->shared, &ending);
 		if (w->ended)
 			break;
 	}
@@ -1166,7 +1172,7 @@ static bool send_initial(struct watcher *w, const struct nexsrv_watch_request *w
 	for (size_t i = 0; ok && i < s->n; i++) {
 		const struct nexsrv_watch_event *ev = s->ev[i];
 
-		ok = nexsrv_stream_write(w->stream, ev->line, ev->len) == 0;
+		ok = nexsrv_stream_write_shared(w->stream, ev->shared) == 0;
 		if (ok && last[ev->kind] == (long)i && tail[ev->kind]) {
 			nexsrv_watch_line(ev->kind, false, true, NULL, &line, &len);
 			ok = write_line(w, line, len);
@@ -1194,7 +1200,7 @@ static int catch_up(struct nexsrv_watch *hub, struct watcher *w, const char *vpc
 		for (size_t i = 0; rc == 0 && i < n; i++) {
 			*high = ev[i]->revision;
 			if (nexsrv_watch_filter_match(&w->filter, ev[i]->kind, ev[i]->key) &&
-			    nexsrv_stream_write(w->stream, ev[i]->line, ev[i]->len) < 0)
+			    nexsrv_stream_write_shared(w->stream, ev[i]->shared) < 0)
 				rc = nx_err_set(err, ENOBUFS,
 						"the stream does not take the catch-up");
 		}

@@ -44,6 +44,7 @@
 
 #include "lib/errmsg.h"
 #include "nexsrv/nexsrv_api_input.h"
+#include "nexsrv/nexsrv_shared.h"
 
 struct nexsrv;
 struct nexsrv_caller;
@@ -166,8 +167,9 @@ struct nexsrv_watch_event {
 	bool deleted;
 	char id[NEXSRV_INPUT_UUID_LEN]; /* the object's id (the device's, for metadata) */
 	char *key;			/* device-metadata: the key; else NULL */
-	char *line;			/* the whole line, "\n" included */
+	char *line;			/* the whole line, "\n" included: shared's bytes */
 	size_t len;
+	struct nexsrv_shared *shared; /* the line, as queued on every stream it goes to */
 };
 
 /* A new event (copies id and key, renders the line from value).  NULL when out of memory

@@ -443,6 +443,7 @@ struct nexsrv_watch_event *nexsrv_watch_event_new(int64_t revision, enum nexsrv_
 						  struct json_object *value)
 {
 	struct nexsrv_watch_event *ev;
+	char *line = NULL;
 
 	if (!id || strlen(id) >= NEXSRV_INPUT_UUID_LEN)
 		return NULL;
@@ -454,10 +455,14 @@ struct nexsrv_watch_event *nexsrv_watch_event_new(int64_t revision, enum nexsrv_
 	ev->deleted = deleted;
 	nx_strlcpy(ev->id, id, sizeof(ev->id));
 	if ((key && !(ev->key = strdup(key))) ||
-	    nexsrv_watch_line(kind, deleted, false, value, &ev->line, &ev->len) < 0) {
+	    nexsrv_watch_line(kind, deleted, false, value, &line, &ev->len) < 0 ||
+	    !(ev->shared = nexsrv_shared_new(line, ev->len))) {
+		free(line);
 		nexsrv_watch_event_free(ev);
 		return NULL;
 	}
+	free(line);
+	ev->line = ev->shared->data;
 	return ev;
 }
 
@@ -466,7 +471,7 @@ void nexsrv_watch_event_free(struct nexsrv_watch_event *ev)
 	if (!ev)
 		return;
 	free(ev->key);
-	free(ev->line);
+	nexsrv_shared_unref(ev->shared);
 	free(ev);
 }
 

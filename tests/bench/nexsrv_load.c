@@ -34,7 +34,8 @@
 
 #define LINE_MAX_LEN  65536
 #define WAIT_CHANGE_S 10.0
-#define PER_SOURCE_IP 400 /* streams per 127.x.y.z source address: under nexsrv's per-IP cap */
+#define WAIT_OPEN_S   30.0 /* streams opening: give up after this long without progress */
+#define PER_SOURCE_IP 400  /* streams per 127.x.y.z source address: under nexsrv's per-IP cap */
 
 struct opts {
 	const char *url;
@@ -272,10 +273,11 @@ struct stream {
 	CURL *easy;
 	char line[LINE_MAX_LEN];
 	size_t len;
-	bool ready;	   /* saw its first line: the initial list is done */
-	bool done;	   /* the transfer ended (an error for a stream) */
-	unsigned got_seq;  /* last change number seen */
-	const char **mark; /* the marker of the change in progress */
+	bool ready;	    /* saw its first line: the initial list is done */
+	bool done;	    /* the transfer ended (an error for a stream) */
+	unsigned got_seq;   /* last change number seen */
+	unsigned armed_seq; /* the change it was counted in (it became ready before it) */
+	const char **mark;  /* the marker of the change in progress */
 	double *t_sent;
 	double *sample; /* where to store this stream's latency for the change in progress */
 	unsigned *pending;
@@ -292,7 +294,8 @@ static void stream_line(struct stream *s)
 			s->ready = true;
 		return;
 	}
-	if (*s->mark && s->got_seq != *s->cur_seq && strstr(s->line, *s->mark)) {
+	if (*s->mark && s->armed_seq == *s->cur_seq && s->got_seq != *s->cur_seq &&
+	    strstr(s->line, *s->mark)) {
 		s->got_seq = *s->cur_seq;
 		*s->sample = now_s() - *s->t_sent;
 		(*s->pending)--;
@@ -537,11 +540,11 @@ static int cmd_watch(const struct opts *o)
 		if (ready + lost != progress) {
 			progress = ready + lost;
 			t_progress = now_s();
-		} else if (now_s() - t_progress > 10) {
+		} else if (now_s() - t_progress > WAIT_OPEN_S) {
 			fprintf(stderr,
-				"nexsrv_load: only %u of %u streams open, none more in 10 s: "
+				"nexsrv_load: only %u of %u streams open, none more in %.0f s: "
 				"going on with those\n",
-				ready, o->watchers);
+				ready, o->watchers, WAIT_OPEN_S);
 			break;
 		}
 	}
@@ -569,6 +572,7 @@ static int cmd_watch(const struct opts *o)
 		pending = 0;
 		for (unsigned i = 0; i < o->watchers; i++) {
 			if (st[i].ready && !st[i].done) {
+				st[i].armed_seq = c;
 				st[i].sample = &samples[nsamples + pending];
 				*st[i].sample = -1; /* not received */
 				pending++;

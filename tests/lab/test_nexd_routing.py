@@ -96,7 +96,10 @@ def test_subnet_router(vpc):
     h = lab.host("h")
     lab.link(h, a_node, addr_a=f"{SUBNET_HOST_ADDR}/24", addr_b=f"{SUBNET_ROUTER_ADDR}/24")
     lab.route(h, "default", via=SUBNET_ROUTER_ADDR)
-    assert sysctl(lab, a_node, "net.ipv4.ip_forward") == "0"  # nexd is what turns it on
+    # New namespaces may inherit forwarding from the host: start from off, so that nexd is
+    # what turns it on.
+    lab.cmd(a_node, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+    assert sysctl(lab, a_node, "net.ipv4.ip_forward") == "0"
 
     a = vpc.agent(a_node, args=["--advertise-cidr", SUBNET]).start()
     c = vpc.agent(c_node).start()

@@ -206,10 +206,10 @@ static int must(PGconn *conn, const char *sql)
 
 static void test_migrate(void **state)
 {
-	const struct nexsrv_migration broken[] = {
-		nexsrv_migrations[0],
-		{ 2, "0002_broken", "CREATE TABLE half_done (x int);\nSELECT 1/0;\n" },
-	};
+	/* The real migrations, then one that fails. */
+	struct nexsrv_migration broken[16];
+	const size_t n_broken = nexsrv_migrations_count + 1;
+	char version_sql[80];
 	struct nx_err err = { "" };
 	struct nexsrv_db *db;
 	PGresult *res;
@@ -218,6 +218,13 @@ static void test_migrate(void **state)
 
 	(void)state;
 	NEED_DB();
+	assert_true(n_broken <= sizeof(broken) / sizeof(broken[0]));
+	memcpy(broken, nexsrv_migrations, nexsrv_migrations_count * sizeof(broken[0]));
+	broken[n_broken - 1] =
+		(struct nexsrv_migration){ (unsigned)n_broken, "9999_broken",
+					   "CREATE TABLE half_done (x int);\nSELECT 1/0;\n" };
+	snprintf(version_sql, sizeof(version_sql),
+		 "SELECT 1 FROM schema_version WHERE version = %zu", n_broken);
 	db = open_test_db(2);
 	conn = nexsrv_db_acquire(db, 1000, &err);
 	assert_non_null(conn);
@@ -233,11 +240,11 @@ static void test_migrate(void **state)
 	assert_int_equal(nexsrv_migrate(conn, &err), 0);
 
 	/* A failing migration changes nothing and says which one failed. */
-	assert_true(nexsrv_migrate_list(conn, broken, 2, &err) < 0);
-	assert_non_null(strstr(err.msg, "0002_broken"));
+	assert_true(nexsrv_migrate_list(conn, broken, n_broken, &err) < 0);
+	assert_non_null(strstr(err.msg, "9999_broken"));
 	assert_non_null(strstr(err.msg, "division by zero"));
 	assert_int_equal(must(conn, "SELECT 1 FROM pg_tables WHERE tablename = 'half_done'"), 0);
-	assert_int_equal(must(conn, "SELECT 1 FROM schema_version WHERE version = 2"), 0);
+	assert_int_equal(must(conn, version_sql), 0);
 	assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE);
 
 	/* A database newer than what this nexsrv knows is refused. */
@@ -246,7 +253,7 @@ static void test_migrate(void **state)
 	assert_non_null(strstr(err.msg, "is newer than this nexsrv knows (0); upgrade nexsrv"));
 
 	/* A list out of order is a programming error. */
-	assert_int_equal(nexsrv_migrate_list(conn, broken + 1, 1, &err), -EINVAL);
+	assert_int_equal(nexsrv_migrate_list(conn, broken + n_broken - 1, 1, &err), -EINVAL);
 
 	nexsrv_db_release(db, conn);
 	nexsrv_db_close(db);

@@ -50,8 +50,10 @@ static void reconcile_timer_fired(struct nx_timer *t, void *arg)
 	struct nexd *nexd = arg;
 
 	reconcile_now(nexd);
-	if (nexd_local_endpoints_refresh(nexd))
+	if (nexd_local_endpoints_refresh(nexd)) {
 		nexd_ctrl_report_soon(nexd);
+		nexd_nat_recheck_soon(nexd);
+	}
 	nx_timer_arm(t, RECONCILE_INTERVAL_MS);
 }
 
@@ -175,6 +177,9 @@ int nexd_dplane_up(struct nexd *nexd, struct nx_err *err)
 	nexd_local_endpoints_refresh(nexd);
 	nx_defer_schedule(&nexd->reconcile_soon);
 	nx_timer_arm(&nexd->reconcile_timer, RECONCILE_INTERVAL_MS);
+	if (nexd_nat_start(nexd, err) < 0)
+		nx_warn("dataplane: NAT discovery off: %s", err->msg);
+	nx_err_clear(err);
 	return 0;
 fail:
 	nexd_wg_close(&nexd->wg, false);
@@ -183,6 +188,7 @@ fail:
 
 void nexd_dplane_down(struct nexd *nexd)
 {
+	nexd_nat_stop(nexd);
 	if (nexd->reconcile_timer_ready) {
 		nx_timer_fini(&nexd->reconcile_timer);
 		nx_defer_fini(&nexd->reconcile_soon);
@@ -207,17 +213,21 @@ void nexd_dplane_down(struct nexd *nexd)
 
 static int prefix_len_of(const struct sockaddr *mask)
 {
+	struct sockaddr_storage ss;
 	const unsigned char *b;
 	size_t n;
 	int len = 0;
 
 	if (!mask)
 		return -1;
+	/* Copied: the sockaddr getifaddrs() hands out need not be aligned for the cast. */
 	if (mask->sa_family == AF_INET) {
-		b = (const unsigned char *)&((const struct sockaddr_in *)mask)->sin_addr;
+		memcpy(&ss, mask, sizeof(struct sockaddr_in));
+		b = (const unsigned char *)&((const struct sockaddr_in *)&ss)->sin_addr;
 		n = 4;
 	} else if (mask->sa_family == AF_INET6) {
-		b = (const unsigned char *)&((const struct sockaddr_in6 *)mask)->sin6_addr;
+		memcpy(&ss, mask, sizeof(struct sockaddr_in6));
+		b = (const unsigned char *)&((const struct sockaddr_in6 *)&ss)->sin6_addr;
 		n = 16;
 	} else {
 		return -1;
@@ -240,6 +250,7 @@ bool nexd_local_endpoints_refresh(struct nexd *nexd)
 	memset(eps, 0, sizeof(eps));
 	memset(nets, 0, sizeof(nets));
 	for (ifa = ifa_list; ifa && n < NEXD_MAX_ENDPOINTS; ifa = ifa->ifa_next) {
+		struct sockaddr_storage ss = { 0 };
 		struct nx_addr a;
 		int len;
 
@@ -248,8 +259,10 @@ bool nexd_local_endpoints_refresh(struct nexd *nexd)
 			continue;
 		if (ifa->ifa_addr->sa_family != AF_INET && ifa->ifa_addr->sa_family != AF_INET6)
 			continue;
-		if (nx_addr_from_sockaddr((const struct sockaddr_storage *)(void *)ifa->ifa_addr,
-					  &a, NULL) < 0)
+		memcpy(&ss, ifa->ifa_addr,
+		       ifa->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+							   : sizeof(struct sockaddr_in6));
+		if (nx_addr_from_sockaddr(&ss, &a, NULL) < 0)
 			continue;
 		if (a.family == AF_INET6 &&
 		    (IN6_IS_ADDR_LINKLOCAL(&a.v6) || IN6_IS_ADDR_LOOPBACK(&a.v6)))

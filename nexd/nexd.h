@@ -200,20 +200,21 @@ void nexd_login_free(struct nexd *nexd);
 /* nexd_peers.c: the peer table, keyed by device id. */
 struct nexd_peer {
 	struct nexd_device_info dev;
-	bool valid; /* passed nexd_device_check(); else reason says why it is ignored */
-	char reason[160];
-	bool stale;    /* not seen again in the listing under way */
-	bool shadowed; /* another, newer device has the same public key */
-	/* what the dataplane holds for it, as last read */
-	bool in_dataplane;
-	struct nx_addr endpoint;
-	uint16_t endpoint_port;
+	/* malloc'd, why it is ignored when not valid (NULL when valid); upsert frees it */
+	char *reason;
+	const char *path; /* "direct-local", "reflexive", "relay", "via-relay", "none" */
 	int64_t last_handshake_s;
 	uint64_t rx_bytes, tx_bytes;
+	/* what the dataplane holds for it, as last read */
+	struct nx_addr endpoint;
+	uint16_t endpoint_port;
 	/* the endpoint nexd configured last, so WireGuard's own roaming is not fought */
-	struct nx_addr set_endpoint;
 	uint16_t set_endpoint_port;
-	const char *path; /* "direct-local", "reflexive", "relay", "via-relay", "none" */
+	struct nx_addr set_endpoint;
+	bool valid;    /* passed nexd_device_check(); else reason says why it is ignored */
+	bool stale;    /* not seen again in the listing under way */
+	bool shadowed; /* another, newer device has the same public key */
+	bool in_dataplane;
 };
 
 struct nexd_peers *nexd_peers_new(void);

@@ -369,7 +369,8 @@ static void on_device(struct nexd_ctrl *c, struct nexd_event *ev)
 		return;
 	}
 	p->valid = nexd_device_check(&p->dev, &nexd->vpc, &nexd->id.public_key, &err) == 0;
-	nx_strlcpy(p->reason, p->valid ? "" : err.msg, sizeof(p->reason));
+	free(p->reason);
+	p->reason = p->valid ? NULL : strdup(err.msg); /* NULL (out of memory): shown as "" */
 	if (!p->valid)
 		nx_warn("controller: peer %s ignored: %s", p->dev.id, err.msg);
 	else

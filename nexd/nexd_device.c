@@ -421,7 +421,7 @@ static int device_endpoints(const struct json_object *obj, struct nexd_device_in
 		return nx_err_set(err, ENOMEM, "device.endpoints: out of memory");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *ep = json_object_array_get_idx(list, i);
-		struct nexd_endpoint *out = &d->endpoints[i];
+		struct nexd_device_endpoint *out = &d->endpoints[i];
 		struct nx_err why = { "" };
 		const char *source = NULL, *address = NULL;
 
@@ -429,11 +429,15 @@ static int device_endpoints(const struct json_object *obj, struct nexd_device_in
 		if (!json_object_is_type(ep, json_type_object))
 			return fail(err, EINVAL, field, "must be an object, got %s", type_name(ep));
 		snprintf(field, sizeof(field), "device.endpoints[%zu].source", i);
-		rc = get_string(ep, field, "source", true, sizeof(out->source) - 1, true, &source,
+		rc = get_string(ep, field, "source", true, NEXD_ENDPOINT_SRC_MAX - 1, true, &source,
 				err);
 		if (rc < 0)
 			return rc;
-		nx_strlcpy(out->source, source, sizeof(out->source));
+		out->source = strdup(source);
+		if (!out->source)
+			return nx_err_set(err, ENOMEM, "device.endpoints: out of memory");
+		/* Counted from here on, so that a failure below frees this source too. */
+		d->n_endpoints = i + 1;
 		snprintf(field, sizeof(field), "device.endpoints[%zu].address", i);
 		rc = get_string(ep, field, "address", true, NX_ENDPOINT_STRLEN, false, &address,
 				err);
@@ -441,7 +445,6 @@ static int device_endpoints(const struct json_object *obj, struct nexd_device_in
 			return rc;
 		if (nx_endpoint_parse(address, &out->addr, &out->port, &why) < 0)
 			return fail(err, EINVAL, field, "%s", why.msg);
-		d->n_endpoints = i + 1;
 	}
 	return 0;
 }
@@ -602,11 +605,12 @@ static int device_parse(const struct json_object *v, bool deleted, struct nexd_d
 	if (deleted)
 		return 0;
 
-	if ((rc = get_string(v, "device.hostname", "hostname", false, sizeof(d->hostname) - 1, true,
+	if ((rc = get_string(v, "device.hostname", "hostname", false, NEXD_HOSTNAME_MAX - 1, true,
 			     &hostname, err)) < 0)
 		return rc;
-	if (hostname)
-		nx_strlcpy(d->hostname, hostname, sizeof(d->hostname));
+	d->hostname = strdup(hostname ? hostname : "");
+	if (!d->hostname)
+		return nx_err_set(err, ENOMEM, "device.hostname: out of memory");
 	if ((rc = device_endpoints(v, d, err)) < 0)
 		return rc;
 	if ((rc = device_tunnel_ip(v, "ipv4_tunnel_ips", AF_INET, &d->tunnel_ipv4, err)) < 0)
@@ -642,7 +646,10 @@ void nexd_device_info_clear(struct nexd_device_info *d)
 {
 	if (!d)
 		return;
+	free(d->hostname);
 	free(d->advertise);
+	for (size_t i = 0; i < d->n_endpoints; i++)
+		free(d->endpoints[i].source);
 	free(d->endpoints);
 	memset(d, 0, sizeof(*d));
 }

@@ -51,17 +51,25 @@ struct nexd_endpoint {
 	uint16_t port;
 };
 
-/* A device of the VPC as the controller describes it. */
+/* An endpoint a device reported: kept per peer, so the text is sized to what was sent. */
+struct nexd_device_endpoint {
+	char *source; /* malloc'd: "local", "stun:HOST:PORT", ...; < NEXD_ENDPOINT_SRC_MAX */
+	struct nx_addr addr;
+	uint16_t port;
+};
+
+/* A device of the VPC as the controller describes it.  One is held per peer, so the text
+ * fields are malloc'd to their length rather than kept at their maximum size. */
 struct nexd_device_info {
 	char id[NEXD_UUID_LEN];
 	char vpc_id[NEXD_UUID_LEN];
-	char hostname[NEXD_HOSTNAME_MAX];
+	char *hostname; /* malloc'd, < NEXD_HOSTNAME_MAX; "" when absent, NULL only when zeroed */
 	struct nx_wgkey public_key;
 	struct nx_addr tunnel_ipv4; /* AF_UNSPEC when absent */
 	struct nx_addr tunnel_ipv6;
 	struct nx_prefix *advertise; /* advertise_cidrs, normalized; malloc'd */
 	size_t n_advertise;
-	struct nexd_endpoint *endpoints; /* malloc'd */
+	struct nexd_device_endpoint *endpoints; /* malloc'd, each with its source */
 	size_t n_endpoints;
 	bool relay;
 	bool symmetric_nat;

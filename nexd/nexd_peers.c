@@ -25,6 +25,7 @@ struct nexd_peers *nexd_peers_new(void)
 static void peer_free(struct nexd_peer *p)
 {
 	nexd_device_info_clear(&p->dev);
+	free(p->reason);
 	free(p);
 }
 
@@ -69,6 +70,9 @@ struct nexd_peer *nexd_peers_upsert(struct nexd_peers *t, struct nexd_device_inf
 	if (found) {
 		p = t->v[i];
 		nexd_device_info_clear(&p->dev);
+		/* Checked again by the caller for the new description. */
+		free(p->reason);
+		p->reason = NULL;
 	} else {
 		if (t->n == t->cap) {
 			size_t cap = t->cap ? t->cap * 2 : 16;

@@ -190,7 +190,7 @@ static struct json_object *peer_json(const struct nexd *nexd, const struct nexd_
 	nx_json_object_add_uint64(o, "rx_bytes", p->rx_bytes);
 	nx_json_object_add_uint64(o, "tx_bytes", p->tx_bytes);
 	if (!p->valid)
-		nx_json_object_add_string(o, "ignored", p->reason);
+		nx_json_object_add_string(o, "ignored", p->reason ? p->reason : "");
 	else if (p->shadowed)
 		nx_json_object_add_string(o, "ignored",
 					  "its public key is also used by a newer device");
@@ -232,7 +232,7 @@ NX_DEFUN(show_nexodus_peers, "show nexodus peers [json]",
 					      : "-",
 			   p->valid ? p->path : "none", peer_healthy(p) ? "yes" : "no", hs);
 		if (!p->valid)
-			nx_vty_out(vty, "  ignored: %s\n", p->reason);
+			nx_vty_out(vty, "  ignored: %s\n", p->reason ? p->reason : "");
 	}
 	return NX_CMD_SUCCESS;
 }

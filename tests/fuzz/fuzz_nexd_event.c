@@ -42,7 +42,7 @@ static void check_device(const struct nexd_device_info *d, bool deleted)
 		return;
 	if (nx_wgkey_is_zero(&d->public_key) || strlen(d->vpc_id) != NEXD_UUID_LEN - 1)
 		abort();
-	check_text(d->hostname, sizeof(d->hostname));
+	check_text(d->hostname, NEXD_HOSTNAME_MAX);
 	if (d->n_endpoints > NEXD_MAX_ENDPOINTS || d->n_advertise > NEXD_MAX_ADVERTISE)
 		abort();
 	if ((d->n_endpoints && !d->endpoints) || (d->n_advertise && !d->advertise))
@@ -51,7 +51,7 @@ static void check_device(const struct nexd_device_info *d, bool deleted)
 	    (d->tunnel_ipv6.family != AF_UNSPEC && d->tunnel_ipv6.family != AF_INET6))
 		abort();
 	for (size_t i = 0; i < d->n_endpoints; i++) {
-		check_text(d->endpoints[i].source, sizeof(d->endpoints[i].source));
+		check_text(d->endpoints[i].source, NEXD_ENDPOINT_SRC_MAX);
 		if (d->endpoints[i].port == 0)
 			abort();
 	}

@@ -107,6 +107,7 @@ struct nexd_route {
 struct nexd_peers;
 struct nexd_ctrl;
 struct nexd_nat;
+struct nexd_probe;
 struct nexd_login;
 
 struct nexd {
@@ -121,7 +122,8 @@ struct nexd {
 	struct nx_httpc *http;
 	struct nexd_ctrl *ctrl;
 	struct nexd_login *login;
-	struct nexd_nat *nat; /* nexd_nat.c */
+	struct nexd_nat *nat;	  /* nexd_nat.c */
+	struct nexd_probe *probe; /* nexd_probe.c */
 	struct nexd_nat_state nat_state;
 	struct nexd_peers *peers;
 
@@ -131,8 +133,10 @@ struct nexd {
 	int ifindex;
 	bool dplane_up;
 	struct nexd_vpc_info vpc;
-	bool forwarding; /* IP forwarding turned on (subnet router, relay) */
-	bool synced;	 /* a complete listing has arrived since start: stale state may be swept */
+	bool forwarding;      /* IP forwarding turned on (subnet router, relay) */
+	bool relay_installed; /* the relay's nftables table is in place */
+	bool path_pending;    /* a path decision waits on time: reconcile again soon */
+	bool synced; /* a complete listing has arrived since start: stale state may be swept */
 	bool reconcile_timer_ready;
 	struct nx_timer reconcile_timer;
 	struct nx_defer reconcile_soon;
@@ -215,6 +219,8 @@ struct nexd_peer {
 	bool stale;    /* not seen again in the listing under way */
 	bool shadowed; /* another, newer device has the same public key */
 	bool in_dataplane;
+	bool via_relay; /* its traffic goes through the relay relay_key */
+	struct nx_wgkey relay_key;
 };
 
 struct nexd_peers *nexd_peers_new(void);
@@ -236,6 +242,10 @@ void nexd_dplane_down(struct nexd *nexd);
 void nexd_dplane_changed(struct nexd *nexd);
 /* Re-reads this host's addresses (endpoints "local"); true when they changed. */
 bool nexd_local_endpoints_refresh(struct nexd *nexd);
+
+/* nexd_relay.c */
+int nexd_relay_sync(struct nexd *nexd, struct nx_err *err);
+void nexd_relay_remove(struct nexd *nexd);
 
 /* nexd_reconcile.c */
 int nexd_reconcile(struct nexd *nexd, struct nx_err *err);

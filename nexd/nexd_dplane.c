@@ -17,6 +17,7 @@
 
 #include "lib/strutil.h"
 #include "nexd/nexd.h"
+#include "nexd/nexd_probe.h"
 
 #define RECONCILE_INTERVAL_MS 2000
 #define TUNNEL_MTU	      1420
@@ -54,7 +55,8 @@ static void reconcile_timer_fired(struct nx_timer *t, void *arg)
 		nexd_ctrl_report_soon(nexd);
 		nexd_nat_recheck_soon(nexd);
 	}
-	nx_timer_arm(t, RECONCILE_INTERVAL_MS);
+	/* A path decision waiting on time is taken within a probe interval. */
+	nx_timer_arm(t, nexd->path_pending ? NEXD_PROBE_FAST_MS : RECONCILE_INTERVAL_MS);
 }
 
 static void reconcile_deferred(struct nx_defer *d, void *arg)
@@ -180,6 +182,9 @@ int nexd_dplane_up(struct nexd *nexd, struct nx_err *err)
 	if (nexd_nat_start(nexd, err) < 0)
 		nx_warn("dataplane: NAT discovery off: %s", err->msg);
 	nx_err_clear(err);
+	if (nexd_probe_start(nexd, err) < 0)
+		nx_warn("dataplane: path probes off: %s", err->msg);
+	nx_err_clear(err);
 	return 0;
 fail:
 	nexd_wg_close(&nexd->wg, false);
@@ -189,6 +194,7 @@ fail:
 void nexd_dplane_down(struct nexd *nexd)
 {
 	nexd_nat_stop(nexd);
+	nexd_probe_stop(nexd);
 	if (nexd->reconcile_timer_ready) {
 		nx_timer_fini(&nexd->reconcile_timer);
 		nx_defer_fini(&nexd->reconcile_soon);
@@ -197,6 +203,8 @@ void nexd_dplane_down(struct nexd *nexd)
 	if (nexd->dplane_up) {
 		/* Removing the link takes its addresses and routes with it. */
 		nexd_wg_close(&nexd->wg, nexd->cfg.flush_on_exit);
+		if (nexd->cfg.flush_on_exit)
+			nexd_relay_remove(nexd);
 		nexd->dplane_up = false;
 		if (nexd->cfg.flush_on_exit)
 			nx_notice("dataplane: %s removed (flush-on-exit)", nexd->cfg.ifname);

@@ -51,14 +51,14 @@ struct nexd;
 /* The published view: changed only after two checks in a row agree, so a flapping answer is
  * not pushed to every peer. */
 struct nexd_nat_state {
-	bool known;	     /* at least one server answered */
-	bool symmetric;	     /* two servers saw different mappings */
-	bool single_server;  /* only one server answered: symmetric is unknown, taken as false */
+	bool known;	    /* at least one server answered */
+	bool symmetric;	    /* two servers saw different mappings */
+	bool single_server; /* only one server answered: symmetric is unknown, taken as false */
 	struct nx_addr reflexive; /* the mapping the first server reported */
 	uint16_t reflexive_port;
-	char server[300];	  /* "stun:HOST:PORT" of the server that reported it */
-	uint64_t checked_at_ms;	  /* monotonic time of the last completed check */
-	unsigned checks;	  /* completed checks */
+	char server[300];	/* "stun:HOST:PORT" of the server that reported it */
+	uint64_t checked_at_ms; /* monotonic time of the last completed check */
+	unsigned checks;	/* completed checks */
 };
 
 /* Starts checking (every 20 s, and at once after nexd_nat_recheck_soon) once the dataplane

@@ -17,14 +17,17 @@
 #endif
 
 #include "nexd/nexd.h"
+#include "nexd/nexd_probe.h"
 
 #define PERSISTENT_KEEPALIVE_S 20
 
 /* One allowed IP some peer claims. */
 struct claim {
 	struct nx_prefix prefix;
-	struct nexd_peer *peer;
-	bool tunnel; /* the peer's own tunnel address, not an advertised prefix */
+	struct nexd_peer *peer; /* the device that claims it */
+	struct nexd_peer *via;	/* whose WireGuard peer carries it: the device or its relay */
+	bool tunnel;		/* the peer's own tunnel address, not an advertised prefix */
+	bool probe;		/* its probe address: never moved to a relay */
 };
 
 static int claim_cmp(const void *a, const void *b)
@@ -57,7 +60,7 @@ static bool is_ours(const struct nexd *nexd, const struct nx_prefix *p)
 }
 
 static int add_claim(struct claim **v, size_t *n, size_t *cap, const struct nx_prefix *p,
-		     struct nexd_peer *peer, bool tunnel)
+		     struct nexd_peer *peer, bool tunnel, bool probe)
 {
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 64;
@@ -71,6 +74,8 @@ static int add_claim(struct claim **v, size_t *n, size_t *cap, const struct nx_p
 	(*v)[*n].prefix = *p;
 	nx_prefix_normalize(&(*v)[*n].prefix);
 	(*v)[*n].tunnel = tunnel;
+	(*v)[*n].probe = probe;
+	(*v)[*n].via = peer;
 	(*v)[(*n)++].peer = peer;
 	return 0;
 }
@@ -90,15 +95,21 @@ static int collect_claims(struct nexd *nexd, struct claim **out, size_t *n_out)
 		/* A peer listing this device's own address gets no route to it. */
 		if (p->dev.tunnel_ipv4.family &&
 		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv4) == 0 && !is_ours(nexd, &host) &&
-		    add_claim(&v, &n, &cap, &host, p, true) < 0)
+		    add_claim(&v, &n, &cap, &host, p, true, false) < 0)
 			goto oom;
 		if (p->dev.tunnel_ipv6.family &&
 		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv6) == 0 && !is_ours(nexd, &host) &&
-		    add_claim(&v, &n, &cap, &host, p, true) < 0)
+		    add_claim(&v, &n, &cap, &host, p, true, false) < 0)
+			goto oom;
+		/* The probe address, always on the device's own peer: the direct path stays
+		 * testable while its traffic goes through a relay. */
+		nexd_probe_addr(&p->dev.public_key, &host.addr);
+		host.len = 128;
+		if (add_claim(&v, &n, &cap, &host, p, true, true) < 0)
 			goto oom;
 		for (size_t j = 0; j < p->dev.n_advertise; j++)
 			if (!is_ours(nexd, &p->dev.advertise[j]) &&
-			    add_claim(&v, &n, &cap, &p->dev.advertise[j], p, false) < 0)
+			    add_claim(&v, &n, &cap, &p->dev.advertise[j], p, false, false) < 0)
 				goto oom;
 	}
 	if (n)
@@ -176,7 +187,7 @@ static int peer_allowed_ips(struct nexd_wg_peer *wp, const struct claim *claims,
 			    const struct nexd_peer *p)
 {
 	for (size_t i = 0; i < n; i++)
-		if (claims[i].peer == p && nexd_wg_peer_add_allowed_ip(wp, &claims[i].prefix) < 0)
+		if (claims[i].via == p && nexd_wg_peer_add_allowed_ip(wp, &claims[i].prefix) < 0)
 			return -ENOMEM;
 	return 0;
 }
@@ -188,6 +199,9 @@ static int diff_peer(struct nexd *nexd, struct nexd_peer *p, const struct nexd_w
 	const struct nexd_device_endpoint *ep = choose_endpoint(nexd, p);
 	struct nexd_wg_peer want = { .public_key = p->dev.public_key }, *wp;
 	bool ips_differ, ep_differs, ka_differs;
+
+	if (p->via_relay)
+		p->path = "via-relay";
 
 	if (peer_allowed_ips(&want, claims, n_claims, p) < 0)
 		return -ENOMEM;
@@ -360,7 +374,7 @@ static int reconcile_routes(struct nexd *nexd, const struct claim *claims, size_
 		const struct nexd_route *old = nexd_route_find(nexd, &claims[i].prefix);
 
 		routes[i].prefix = claims[i].prefix;
-		routes[i].peer = claims[i].peer->dev.public_key;
+		routes[i].peer = claims[i].via->dev.public_key;
 		routes[i].installed = true;
 		routes[i].installed_at_ns = old && nx_wgkey_eq(&old->peer, &routes[i].peer)
 						    ? old->installed_at_ns
@@ -390,7 +404,7 @@ out:
 
 static int reconcile_addresses(struct nexd *nexd, struct nx_err *err)
 {
-	struct nx_prefix addrs[2];
+	struct nx_prefix addrs[3];
 	size_t n = 0;
 
 	if (nexd->id.tunnel_ipv4.family &&
@@ -399,6 +413,8 @@ static int reconcile_addresses(struct nexd *nexd, struct nx_err *err)
 	if (nexd->id.tunnel_ipv6.family &&
 	    nx_prefix_from_addr(&addrs[n], &nexd->id.tunnel_ipv6) == 0)
 		n++;
+	nexd_probe_addr(&nexd->id.public_key, &addrs[n].addr);
+	addrs[n++].len = 128;
 	return nexd_rtnl_addr_sync(nexd->rtnl, nexd->ifindex, addrs, n, err);
 }
 
@@ -456,6 +472,100 @@ static void release_free_memory(void)
 #endif
 }
 
+/* --- path selection ------------------------------------------------------------------------ */
+
+/* How long a path that has never answered is given before its traffic goes via a relay, and
+ * how long a direct path must answer again before traffic comes back to it (hysteresis). */
+#define PROVE_TIMEOUT_MS 1500
+#define RETURN_AFTER_MS	 2000
+
+static int update_probes(struct nexd *nexd)
+{
+	size_t n = nexd_peers_count(nexd->peers), m = 0;
+	struct nx_wgkey *keys = calloc(n ? n : 1, sizeof(*keys));
+	int rc;
+
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
+
+		if (p->valid && !p->shadowed)
+			keys[m++] = p->dev.public_key;
+	}
+	rc = nexd_probe_set_peers(nexd, keys, m);
+	free(keys);
+	return rc;
+}
+
+/* The relay to send through: a relay peer whose direct path answers, the quickest. */
+static struct nexd_peer *best_relay(struct nexd *nexd)
+{
+	struct nexd_peer *best = NULL;
+	uint32_t best_rtt = UINT32_MAX;
+
+	for (size_t i = 0; i < nexd_peers_count(nexd->peers); i++) {
+		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
+		struct nexd_probe_result r;
+
+		if (!p->valid || p->shadowed || !p->dev.relay ||
+		    !nexd_probe_get(nexd, &p->dev.public_key, &r) || !r.ok)
+			continue;
+		if (r.rtt_us < best_rtt) {
+			best = p;
+			best_rtt = r.rtt_us;
+		}
+	}
+	return best;
+}
+
+/* Per peer: direct while its direct path answers (or is still being proven); through a
+ * relay once it failed, or never answered within PROVE_TIMEOUT_MS; back to direct once it
+ * has answered again for RETURN_AFTER_MS.  Relays, and this device when it is one, always
+ * go direct.  Sets nexd->path_pending while a decision waits on time. */
+static void choose_paths(struct nexd *nexd, struct claim *claims, size_t n_claims)
+{
+	struct nexd_peer *relay = nexd->cfg.relay ? NULL : best_relay(nexd);
+	uint64_t now = nx_now_ms();
+
+	nexd->path_pending = false;
+	for (size_t i = 0; i < nexd_peers_count(nexd->peers); i++) {
+		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
+		struct nexd_probe_result r = { 0 };
+		bool known = nexd_probe_get(nexd, &p->dev.public_key, &r);
+		bool direct_failed =
+			known && (r.ever ? !r.ok : now - r.probing_since_ms >= PROVE_TIMEOUT_MS);
+		struct nexd_peer *was =
+			p->via_relay ? nexd_peers_find_key(nexd->peers, &p->relay_key) : NULL;
+
+		if (!p->valid || p->shadowed || p->dev.relay || !relay) {
+			p->via_relay = false;
+		} else if (!p->via_relay && direct_failed) {
+			p->via_relay = true;
+			nx_notice("path: %s (%s) via relay %s: no direct path", p->dev.id,
+				  p->dev.hostname, relay->dev.hostname);
+		} else if (p->via_relay && r.ok && now - r.ok_since_ms >= RETURN_AFTER_MS) {
+			p->via_relay = false;
+			nx_notice("path: %s (%s) direct again", p->dev.id, p->dev.hostname);
+		} else if (p->via_relay && was != relay) {
+			nx_notice("path: %s (%s) moves to relay %s", p->dev.id, p->dev.hostname,
+				  relay->dev.hostname);
+		}
+		if (p->via_relay) {
+			p->relay_key = relay->dev.public_key;
+			if (r.ok)
+				nexd->path_pending = true; /* returning to direct soon */
+		} else if (known && !r.ever && !direct_failed && relay) {
+			nexd->path_pending = true; /* still proving */
+		}
+	}
+	for (size_t i = 0; i < n_claims; i++) {
+		struct nexd_peer *p = claims[i].peer;
+
+		claims[i].via = p->via_relay && !claims[i].probe && relay ? relay : p;
+	}
+}
+
 int nexd_reconcile(struct nexd *nexd, struct nx_err *err)
 {
 	struct claim *claims = NULL;
@@ -468,8 +578,12 @@ int nexd_reconcile(struct nexd *nexd, struct nx_err *err)
 	if (rc <= 0)
 		return nx_err_set(err, ENODEV, "interface %s is gone", nexd->cfg.ifname);
 	nexd->ifindex = rc;
-	if (mark_shadowed(nexd) < 0 || collect_claims(nexd, &claims, &n_claims) < 0)
+	if (mark_shadowed(nexd) < 0 || update_probes(nexd) < 0 ||
+	    collect_claims(nexd, &claims, &n_claims) < 0)
 		return nx_err_set(err, ENOMEM, "out of memory reconciling");
+	choose_paths(nexd, claims, n_claims);
+	if (nexd_relay_sync(nexd, err) < 0)
+		nx_warn("dataplane: %s", err->msg);
 	/* A subnet router or relay forwards for its peers; forwarding is never turned off
 	 * again, as other software on the host may rely on it by then. */
 	if ((nexd->cfg.n_advertise || nexd->cfg.relay) && !nexd->forwarding) {

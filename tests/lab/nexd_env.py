@@ -4,6 +4,9 @@ an organization, a VPC and a registration key bootstrapped through nexsh, and ne
 started in other namespaces.  Everything is asserted through what a user or operator sees:
 nexsh ... json, the kernel (ip route, wg) and traffic."""
 
+import base64
+import hashlib
+import ipaddress
 import json
 import os
 import socket
@@ -14,6 +17,13 @@ from nexsrv_env import sanitizer_report
 
 WG_RUN_DIR = "/var/run/wireguard"
 SERVICE_PORT = 8080
+
+
+def probe_addr(public_key):
+    """The address a device answers path probes on (nexd/nexd_probe.h): fd6e:6578:6f64::/48
+    and 80 bits of SHA-256 of its public key."""
+    digest = hashlib.sha256(base64.b64decode(public_key)).digest()
+    return str(ipaddress.IPv6Address(bytes.fromhex("fd6e65786f64") + digest[:10]))
 
 
 def remove_stale_wg_sockets(ifnames):

@@ -17,7 +17,7 @@ import pytest
 
 from fake_controller import FakeController, error_line
 from lab import wait_until
-from nexd_env import Agent
+from nexd_env import Agent, probe_addr
 
 POOL4 = "100.64.0.0/10"
 POOL6 = "fd00:100::/64"
@@ -88,9 +88,12 @@ def dataplane(agent):
 def holds_exactly(agent, devices):
     """The kernel and WireGuard hold these devices' tunnel addresses and nothing else."""
     want4 = sorted(d["ipv4_tunnel_ips"][0]["address"] for d in devices)
-    want6 = sorted(d["ipv6_tunnel_ips"][0]["address"] for d in devices)
+    # Each valid peer also has its path-probe address (nexd/nexd_probe.h), on its own peer.
+    want6 = sorted([d["ipv6_tunnel_ips"][0]["address"] for d in devices] +
+                   [probe_addr(d["public_key"]) for d in devices])
     want_wg = {d["public_key"]: {d["ipv4_tunnel_ips"][0]["address"] + "/32",
-                                 d["ipv6_tunnel_ips"][0]["address"] + "/128"} for d in devices}
+                                 d["ipv6_tunnel_ips"][0]["address"] + "/128",
+                                 probe_addr(d["public_key"]) + "/128"} for d in devices}
     return dataplane(agent) == (want4, want6, want_wg)
 
 

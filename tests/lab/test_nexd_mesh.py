@@ -17,7 +17,7 @@ import time
 import pytest
 
 from lab import Lab, wait_until
-from nexd_env import Agent, Controller
+from nexd_env import Agent, Controller, probe_addr
 
 
 @pytest.fixture
@@ -76,7 +76,8 @@ def test_full_mesh_routes_and_delete(mesh):
     for a in agents.values():
         others = [o for o in agents.values() if o is not a]
         assert a.kernel_routes("-4") == sorted(f"{o.tunnel_ipv4}" for o in others)
-        assert a.kernel_routes("-6") == sorted(f"{o.tunnel_ipv6}" for o in others)
+        probes = [probe_addr(o.status()["public_key"]) for o in others]
+        assert a.kernel_routes("-6") == sorted([o.tunnel_ipv6 for o in others] + probes)
         st = a.status()
         assert st["controller"]["connected"] and st["controller"]["revision"] > 0
         for p in a.peers():
@@ -84,7 +85,7 @@ def test_full_mesh_routes_and_delete(mesh):
             assert p["endpoint"].startswith("10.0.0."), p
         routes = {r["prefix"] for r in a.routes()}
         assert routes == {f"{o.tunnel_ipv4}/32" for o in others} | \
-            {f"{o.tunnel_ipv6}/128" for o in others}
+            {f"{o.tunnel_ipv6}/128" for o in others} | {f"{x}/128" for x in probes}
 
     # The device C is deleted at the service: it disappears from A and B within a second.
     c = agents["c"]

@@ -27,7 +27,7 @@ import shutil
 import pytest
 
 from lab import wait_until
-from nexd_env import Agent, Controller
+from nexd_env import Agent, Controller, probe_addr
 
 FRR_DIR = "/usr/lib/frr"
 FRR_RUN_DIR = "/var/run/frr"  # -N PATHSPACE makes FRR_RUN_DIR/PATHSPACE
@@ -83,6 +83,11 @@ def vpc(lab, postgres):
 
 
 # --- subnet router ----------------------------------------------------------------------------
+
+
+def probe(agent):
+    """An agent's path-probe address, routed by its peers like its tunnel addresses."""
+    return probe_addr(agent.status()["public_key"])
 
 
 def sysctl(lab, node, key):
@@ -297,7 +302,7 @@ def test_frr_learns_and_advertises_nexd_routes(vpc):
     # zebra left nexd's routes as nexd made them, installed nothing of its own in A, and nexd
     # still counts them as installed.
     assert a.kernel_routes("-4") == peers
-    assert a.kernel_routes("-6") == sorted([b.tunnel_ipv6, c.tunnel_ipv6])
+    assert a.kernel_routes("-6") == sorted([b.tunnel_ipv6, c.tunnel_ipv6, probe(b), probe(c)])
     assert foreign_routes(lab, a_node) == []
     assert all(r["installed"] for r in a.routes()), a.routes()
     wait_until(lambda: lab.ping_ok(a_node, b.tunnel_ipv4) and lab.ping_ok(a_node, c.tunnel_ipv4),
@@ -329,6 +334,6 @@ def test_frr_learns_and_advertises_nexd_routes(vpc):
     wait_until(lambda: kernel_routes_by_proto(lab, n, "bgp") == [b.tunnel_ipv4], timeout=20,
                what="N learns B's route again")
     assert a.kernel_routes("-4") == [b.tunnel_ipv4]
-    assert a.kernel_routes("-6") == [b.tunnel_ipv6]
+    assert a.kernel_routes("-6") == sorted([b.tunnel_ipv6, probe(b)])
     assert foreign_routes(lab, a_node) == []
     assert lab.ping_ok(a_node, b.tunnel_ipv4)

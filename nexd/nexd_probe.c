@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * In-tunnel path probes (nexd_probe.h): one UDP socket on this device's probe address that
+ * answers others' probes and sends its own, one 50 ms tick that paces them per peer, and a
+ * table of peers sorted by probe address so an answer finds its peer by binary search.
+ * When a peer's path turns ok or failed, the dataplane is reconciled to choose again.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "nexd/nexd.h"
+#include "nexd/nexd_probe.h"
+
+#define TICK_MIN_MS  5 /* the timer never fires more often than this */
+#define STABLE_AFTER 5 /* answers in a row before probing slows down */
+#define MSG_LEN	     16
+#define TYPE_REQUEST 1
+#define TYPE_REPLY   2
+
+static const uint8_t magic[4] = { 'N', 'X', 'P', 'B' };
+
+struct entry {
+	struct nx_addr addr; /* the peer's probe address (sort key) */
+	struct nx_wgkey key;
+	struct nexd_probe_result r;
+	uint32_t seq;
+	bool outstanding;
+	unsigned answered_in_a_row;
+	uint64_t sent_ms;
+	uint64_t next_ms;
+};
+
+struct nexd_probe {
+	struct nexd *nexd;
+	int fd;
+	struct nx_fdwatch watch;
+	struct nx_timer tick;
+	struct entry *v;
+	size_t n;
+};
+
+void nexd_probe_addr(const struct nx_wgkey *key, struct nx_addr *out)
+{
+	uint8_t digest[32];
+	unsigned int len = sizeof(digest);
+
+	/* fd6e:6578:6f64 ("nexod") then 80 bits of SHA-256 of the key. */
+	memset(out, 0, sizeof(*out));
+	out->family = AF_INET6;
+	out->v6.s6_addr[0] = 0xfd;
+	out->v6.s6_addr[1] = 0x6e;
+	out->v6.s6_addr[2] = 0x65;
+	out->v6.s6_addr[3] = 0x78;
+	out->v6.s6_addr[4] = 0x6f;
+	out->v6.s6_addr[5] = 0x64;
+	if (EVP_Digest(key->b, sizeof(key->b), digest, &len, EVP_sha256(), NULL) != 1)
+		memcpy(digest, key->b, 10); /* never in practice; still unique per key */
+	memcpy(&out->v6.s6_addr[6], digest, 10);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return nx_addr_cmp(&((const struct entry *)a)->addr, &((const struct entry *)b)->addr);
+}
+
+static struct entry *find(const struct nexd_probe *p, const struct nx_addr *addr)
+{
+	struct entry key = { .addr = *addr };
+
+	return p->n ? bsearch(&key, p->v, p->n, sizeof(key), entry_cmp) : NULL;
+}
+
+static void encode(uint8_t *buf, uint8_t type, uint32_t seq)
+{
+	uint32_t nseq = htonl(seq);
+
+	memset(buf, 0, MSG_LEN);
+	memcpy(buf, magic, sizeof(magic));
+	buf[4] = type;
+	memcpy(buf + 8, &nseq, sizeof(nseq));
+}
+
+static void send_probe(struct nexd_probe *p, struct entry *e, uint64_t now)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint8_t buf[MSG_LEN];
+
+	e->seq++;
+	e->outstanding = true;
+	e->sent_ms = now;
+	encode(buf, TYPE_REQUEST, e->seq);
+	if (nx_addr_to_sockaddr(&e->addr, NEXD_PROBE_PORT, &ss, &sl) < 0)
+		return;
+	/* No route yet, or WireGuard has no session: it counts as a probe not answered. */
+	(void)sendto(p->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
+}
+
+static void tick(struct nx_timer *t, void *arg)
+{
+	struct nexd_probe *p = arg;
+	uint64_t now = nx_now_ms(), next = now + NEXD_PROBE_STABLE_MS;
+	bool changed = false;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct entry *e = &p->v[i];
+		bool fast;
+
+		if (now < e->next_ms) {
+			next = e->next_ms < next ? e->next_ms : next;
+			continue;
+		}
+		if (e->outstanding) {
+			e->r.misses++;
+			e->answered_in_a_row = 0;
+			if (e->r.ok && e->r.misses >= NEXD_PROBE_MISSES) {
+				e->r.ok = false;
+				e->r.ok_since_ms = 0;
+				changed = true;
+				nx_debug(&dbg_nexd_peers, "probe: direct path to a peer failed");
+			}
+		}
+		send_probe(p, e, now);
+		fast = !e->r.ok || e->r.misses || e->answered_in_a_row < STABLE_AFTER;
+		e->next_ms = now + (fast ? NEXD_PROBE_FAST_MS : NEXD_PROBE_STABLE_MS);
+		next = e->next_ms < next ? e->next_ms : next;
+	}
+	if (changed)
+		nexd_dplane_changed(p->nexd);
+	/* Sleep until the next probe is due. */
+	nx_timer_arm(t, next - now < TICK_MIN_MS ? TICK_MIN_MS : next - now);
+}
+
+static void on_readable(struct nx_fdwatch *w, int fd, unsigned what, void *arg)
+{
+	struct nexd_probe *p = arg;
+
+	for (int budget = 256; budget > 0; budget--) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		uint8_t buf[64];
+		struct nx_addr from;
+		struct entry *e;
+		uint32_t seq;
+		ssize_t n =
+			recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+
+		if (n < 0)
+			return;
+		if (n != MSG_LEN || memcmp(buf, magic, sizeof(magic)) != 0)
+			continue;
+		if (buf[4] == TYPE_REQUEST) {
+			buf[4] = TYPE_REPLY;
+			(void)sendto(fd, buf, MSG_LEN, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
+			continue;
+		}
+		if (buf[4] != TYPE_REPLY || nx_addr_from_sockaddr(&ss, &from, NULL) < 0 ||
+		    !(e = find(p, &from)))
+			continue;
+		memcpy(&seq, buf + 8, sizeof(seq));
+		if (!e->outstanding || ntohl(seq) != e->seq)
+			continue; /* late: that probe already counted as a miss */
+		e->outstanding = false;
+		e->r.misses = 0;
+		e->r.rtt_us = (uint32_t)((nx_now_ms() - e->sent_ms) * 1000);
+		e->answered_in_a_row++;
+		e->r.ever = true;
+		if (!e->r.ok) {
+			e->r.ok = true;
+			e->r.ok_since_ms = nx_now_ms();
+			nx_debug(&dbg_nexd_peers, "probe: direct path to a peer answers (%u us)",
+				 e->r.rtt_us);
+			nexd_dplane_changed(p->nexd);
+		}
+	}
+}
+
+int nexd_probe_start(struct nexd *nexd, struct nx_err *err)
+{
+	struct nexd_probe *p;
+	struct sockaddr_storage ss;
+	struct nx_addr own;
+	socklen_t sl;
+	int one = 1;
+
+	if (nexd->probe)
+		return 0;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return nx_err_set(err, ENOMEM, "out of memory for path probes");
+	p->nexd = nexd;
+	nexd_probe_addr(&nexd->id.public_key, &own);
+	nx_addr_to_sockaddr(&own, NEXD_PROBE_PORT, &ss, &sl);
+	p->fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Free bind: the address reaches the interface with the next reconciliation. */
+	if (p->fd < 0 || setsockopt(p->fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)) < 0 ||
+	    bind(p->fd, (struct sockaddr *)&ss, sl) < 0) {
+		int e = errno;
+
+		if (p->fd >= 0)
+			close(p->fd);
+		free(p);
+		return nx_err_set(err, e, "path probes: cannot bind UDP port %d: %s",
+				  NEXD_PROBE_PORT, strerror(e));
+	}
+	nx_fdwatch_init(nexd->daemon->loop, &p->watch, p->fd, NX_READ, on_readable, p);
+	nx_timer_init(nexd->daemon->loop, &p->tick, tick, p);
+	nx_timer_arm(&p->tick, TICK_MIN_MS);
+	nexd->probe = p;
+	return 0;
+}
+
+void nexd_probe_stop(struct nexd *nexd)
+{
+	struct nexd_probe *p = nexd->probe;
+
+	if (!p)
+		return;
+	nx_timer_fini(&p->tick);
+	nx_fdwatch_fini(&p->watch);
+	close(p->fd);
+	free(p->v);
+	free(p);
+	nexd->probe = NULL;
+}
+
+int nexd_probe_set_peers(struct nexd *nexd, const struct nx_wgkey *keys, size_t n)
+{
+	struct nexd_probe *p = nexd->probe;
+	struct entry *v;
+	uint64_t now = nx_now_ms();
+
+	if (!p)
+		return 0;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct entry *old;
+
+		nexd_probe_addr(&keys[i], &v[i].addr);
+		old = find(p, &v[i].addr);
+		if (old) {
+			v[i] = *old;
+			continue;
+		}
+		v[i].key = keys[i];
+		v[i].r.probing_since_ms = now;
+		/* Spread first probes over one fast interval: no burst after a listing. */
+		v[i].next_ms = now + (i * 7919u) % NEXD_PROBE_FAST_MS;
+	}
+	if (n)
+		qsort(v, n, sizeof(v[0]), entry_cmp);
+	free(p->v);
+	p->v = v;
+	p->n = n;
+	nx_timer_arm(&p->tick, TICK_MIN_MS); /* new peers: probe them soon */
+	return 0;
+}
+
+bool nexd_probe_get(const struct nexd *nexd, const struct nx_wgkey *key,
+		    struct nexd_probe_result *out)
+{
+	struct nx_addr addr;
+	struct entry *e;
+
+	if (!nexd->probe)
+		return false;
+	nexd_probe_addr(key, &addr);
+	e = find(nexd->probe, &addr);
+	if (!e)
+		return false;
+	*out = e->r;
+	return true;
+}

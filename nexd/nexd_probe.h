@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * In-tunnel path probes, a BFD-like UDP echo between agents.  Every device answers on a probe
+ * address of its own, derived from its public key inside NEXD_PROBE_PREFIX (so both sides
+ * know it without asking the controller) and always routed to that device's own WireGuard
+ * peer, never through a relay: a probe answered proves the direct path, whichever way the
+ * device's traffic goes at the time.  Probes go every 150 ms while a path is being proven or
+ * is suspect and every 500 ms while it is stable; three unanswered in a row mark it failed.
+ */
+#ifndef NEXD_PROBE_H
+#define NEXD_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/errmsg.h"
+#include "lib/prefix.h"
+#include "lib/wgkey.h"
+
+#define NEXD_PROBE_PORT	     6174
+#define NEXD_PROBE_PREFIX    "fd6e:6578:6f64::/48"
+#define NEXD_PROBE_MISSES    3	 /* unanswered probes that fail a path */
+#define NEXD_PROBE_FAST_MS   150 /* while proving or suspect */
+#define NEXD_PROBE_STABLE_MS 500 /* while stable */
+
+struct nexd;
+
+/* The probe address of the device with this public key. */
+void nexd_probe_addr(const struct nx_wgkey *key, struct nx_addr *out);
+
+struct nexd_probe_result {
+	bool ok;		   /* answered, and not NEXD_PROBE_MISSES times unanswered since */
+	bool ever;		   /* answered at least once */
+	unsigned misses;	   /* unanswered in a row */
+	uint32_t rtt_us;	   /* of the last answer */
+	uint64_t ok_since_ms;	   /* monotonic: when it last became ok (0 while not ok) */
+	uint64_t probing_since_ms; /* when probing this peer started */
+};
+
+/* Binds [own probe address]:NEXD_PROBE_PORT on the tunnel interface (the address must be
+ * on it: the dataplane adds it) and starts the probe timer. */
+int nexd_probe_start(struct nexd *nexd, struct nx_err *err);
+void nexd_probe_stop(struct nexd *nexd);
+
+/* The peers to probe (their public keys); others are forgotten.  A peer's state survives
+ * across calls while it stays listed. */
+int nexd_probe_set_peers(struct nexd *nexd, const struct nx_wgkey *keys, size_t n);
+
+/* The state of a peer's direct path; false when the peer is not probed. */
+bool nexd_probe_get(const struct nexd *nexd, const struct nx_wgkey *key,
+		    struct nexd_probe_result *out);
+
+#endif /* NEXD_PROBE_H */

@@ -60,6 +60,7 @@ struct nexd_config {
 	bool exit_node;
 	bool flush_on_exit;
 	bool insecure_skip_tls_verify;
+	uint16_t priority; /* for the prefixes it advertises (0-1000) */
 	char ca_file[1024];
 	struct nx_prefix advertise[NEXD_MAX_CONFIG_LIST];
 	size_t n_advertise;
@@ -173,6 +174,7 @@ int nexd_relay_create(struct nx_nb_cb_args *args);
 int nexd_relay_destroy(struct nx_nb_cb_args *args);
 int nexd_exit_node_create(struct nx_nb_cb_args *args);
 int nexd_exit_node_destroy(struct nx_nb_cb_args *args);
+int nexd_priority_modify(struct nx_nb_cb_args *args);
 int nexd_ca_file_modify(struct nx_nb_cb_args *args);
 int nexd_ca_file_destroy(struct nx_nb_cb_args *args);
 int nexd_insecure_create(struct nx_nb_cb_args *args);

@@ -267,6 +267,8 @@ static struct json_object *self_description(const struct nexd *nexd)
 	}
 	adv = NULL;
 	if (nx_json_object_add_bool(o, "relay", nexd->cfg.relay) < 0 ||
+	    nx_json_object_add_bool(o, "exit_node", nexd->cfg.exit_node) < 0 ||
+	    nx_json_object_add_int64(o, "priority", nexd->cfg.priority) < 0 ||
 	    (nexd->nat_state.known &&
 	     nx_json_object_add_bool(o, "symmetric_nat", nexd->nat_state.symmetric) < 0))
 		goto oom;

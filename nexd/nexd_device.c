@@ -524,32 +524,33 @@ static int device_allowed_ips(const struct json_object *obj, struct nx_err *err)
 	return 0;
 }
 
-/* advertise_cidrs: normalised, duplicates dropped. */
-static int device_advertise(const struct json_object *obj, struct nexd_device_info *d,
-			    struct nx_err *err)
+/* A list of prefixes (advertise_cidrs, active_cidrs): normalised, duplicates dropped.
+ * Returns 1 when the member is present, 0 when absent. */
+static int prefix_list(const struct json_object *obj, const char *key, struct nx_prefix **out,
+		       size_t *n_out, struct nx_err *err)
 {
 	struct json_object *list = NULL;
-	char field[NEXD_FIELD_LEN];
+	char field[NEXD_FIELD_LEN + 24], name[NEXD_FIELD_LEN];
 	size_t n;
 	int rc;
 
-	rc = get_array(obj, "device.advertise_cidrs", "advertise_cidrs", NEXD_MAX_ADVERTISE, &list,
-		       err);
+	snprintf(name, sizeof(name), "device.%s", key);
+	rc = get_array(obj, name, key, NEXD_MAX_ADVERTISE, &list, err);
 	if (rc <= 0)
 		return rc;
 	n = json_object_array_length(list);
 	if (n == 0)
-		return 0;
-	d->advertise = calloc(n, sizeof(*d->advertise));
-	if (!d->advertise)
-		return nx_err_set(err, ENOMEM, "device.advertise_cidrs: out of memory");
+		return 1;
+	*out = calloc(n, sizeof(**out));
+	if (!*out)
+		return nx_err_set(err, ENOMEM, "%s: out of memory", name);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *v = json_object_array_get_idx(list, i);
 		struct nx_err why = { "" };
 		struct nx_prefix p;
 		bool dup = false;
 
-		snprintf(field, sizeof(field), "device.advertise_cidrs[%zu]", i);
+		snprintf(field, sizeof(field), "%s[%zu]", name, i);
 		if (!json_object_is_type(v, json_type_string))
 			return fail(err, EINVAL, field, "must be a string, got %s", type_name(v));
 		if (nx_prefix_parse_n(json_object_get_string(v),
@@ -557,10 +558,35 @@ static int device_advertise(const struct json_object *obj, struct nexd_device_in
 				      NX_PREFIX_ALLOW_HOST, &why) < 0)
 			return fail(err, EINVAL, field, "%s", why.msg);
 		nx_prefix_normalize(&p);
-		for (size_t j = 0; j < d->n_advertise && !dup; j++)
-			dup = nx_prefix_cmp(&d->advertise[j], &p) == 0;
+		for (size_t j = 0; j < *n_out && !dup; j++)
+			dup = nx_prefix_cmp(&(*out)[j], &p) == 0;
 		if (!dup)
-			d->advertise[d->n_advertise++] = p;
+			(*out)[(*n_out)++] = p;
+	}
+	return 1;
+}
+
+/* active_cidrs, when the controller elects holders: only prefixes this device advertises. */
+static int device_active(const struct json_object *obj, struct nexd_device_info *d,
+			 struct nx_err *err)
+{
+	int rc = prefix_list(obj, "active_cidrs", &d->active, &d->n_active, err);
+
+	if (rc <= 0)
+		return rc;
+	d->has_active = true;
+	for (size_t i = 0; i < d->n_active; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < d->n_advertise && !found; j++)
+			found = nx_prefix_cmp(&d->active[i], &d->advertise[j]) == 0;
+		if (!found) {
+			char buf[NX_PREFIX_STRLEN], field[NEXD_FIELD_LEN];
+
+			snprintf(field, sizeof(field), "device.active_cidrs[%zu]", i);
+			return fail(err, EINVAL, field, "%s is not among advertise_cidrs",
+				    nx_prefix_format(&d->active[i], buf, sizeof(buf)));
+		}
 	}
 	return 0;
 }
@@ -617,7 +643,8 @@ static int device_parse(const struct json_object *v, bool deleted, struct nexd_d
 		return rc;
 	if ((rc = device_tunnel_ip(v, "ipv6_tunnel_ips", AF_INET6, &d->tunnel_ipv6, err)) < 0)
 		return rc;
-	if ((rc = device_advertise(v, d, err)) < 0)
+	if ((rc = prefix_list(v, "advertise_cidrs", &d->advertise, &d->n_advertise, err)) < 0 ||
+	    (rc = device_active(v, d, err)) < 0)
 		return rc;
 	if ((rc = get_bool(v, "device.relay", "relay", &d->relay, err)) < 0)
 		return rc;
@@ -648,6 +675,7 @@ void nexd_device_info_clear(struct nexd_device_info *d)
 		return;
 	free(d->hostname);
 	free(d->advertise);
+	free(d->active);
 	for (size_t i = 0; i < d->n_endpoints; i++)
 		free(d->endpoints[i].source);
 	free(d->endpoints);

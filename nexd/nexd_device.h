@@ -69,6 +69,11 @@ struct nexd_device_info {
 	struct nx_addr tunnel_ipv6;
 	struct nx_prefix *advertise; /* advertise_cidrs, normalized; malloc'd */
 	size_t n_advertise;
+	/* active_cidrs: the advertised prefixes the controller made this device the active
+	 * holder of; when has_active is false (a controller that does not elect), all are. */
+	struct nx_prefix *active;
+	size_t n_active;
+	bool has_active;
 	struct nexd_device_endpoint *endpoints; /* malloc'd, each with its source */
 	size_t n_endpoints;
 	bool relay;

@@ -57,6 +57,8 @@ const struct nx_nb_node nexd_nb_nodes[] = {
 	  .cbs = { .create = nexd_advertise_cidr_create,
 		   .destroy = nexd_advertise_cidr_destroy,
 		   .cli_show = nx_nb_cli_show_leaf } },
+	{ .xpath = NEXD_XPATH "/priority",
+	  .cbs = { .modify = nexd_priority_modify, .cli_show = nx_nb_cli_show_leaf } },
 	{ .xpath = NEXD_XPATH "/relay",
 	  .cbs = { .create = nexd_relay_create,
 		   .destroy = nexd_relay_destroy,

@@ -241,6 +241,14 @@ int nexd_advertise_cidr_destroy(struct nx_nb_cb_args *args)
 	return 0;
 }
 
+int nexd_priority_modify(struct nx_nb_cb_args *args)
+{
+	if (args->event == NX_NB_EV_APPLY)
+		nexd_of(args)->cfg.priority =
+			((const struct lyd_node_term *)args->dnode)->value.uint16;
+	return 0;
+}
+
 int nexd_ca_file_modify(struct nx_nb_cb_args *args)
 {
 	return string_leaf(args, nexd_of(args)->cfg.ca_file, sizeof(nexd_of(args)->cfg.ca_file));

@@ -80,6 +80,18 @@ static int add_claim(struct claim **v, size_t *n, size_t *cap, const struct nx_p
 	return 0;
 }
 
+/* Whether a peer is the active holder of a prefix it advertises: as the controller elected
+ * (active_cidrs), or always with a controller that does not elect. */
+static bool holds(const struct nexd_peer *p, const struct nx_prefix *prefix)
+{
+	if (!p->dev.has_active)
+		return true;
+	for (size_t i = 0; i < p->dev.n_active; i++)
+		if (nx_prefix_cmp(&p->dev.active[i], prefix) == 0)
+			return true;
+	return false;
+}
+
 /* Every prefix some valid peer claims, each kept by exactly one peer, sorted by prefix. */
 static int collect_claims(struct nexd *nexd, struct claim **out, size_t *n_out)
 {
@@ -108,7 +120,8 @@ static int collect_claims(struct nexd *nexd, struct claim **out, size_t *n_out)
 		if (add_claim(&v, &n, &cap, &host, p, true, true) < 0)
 			goto oom;
 		for (size_t j = 0; j < p->dev.n_advertise; j++)
-			if (!is_ours(nexd, &p->dev.advertise[j]) &&
+			if (holds(p, &p->dev.advertise[j]) &&
+			    !is_ours(nexd, &p->dev.advertise[j]) &&
 			    add_claim(&v, &n, &cap, &p->dev.advertise[j], p, false, false) < 0)
 				goto oom;
 	}

@@ -50,8 +50,14 @@ struct nexsrv_config {
 	uint32_t rate_limit_rps;
 	uint32_t rate_limit_burst;
 	uint32_t tombstone_retention_s;
-	uint32_t max_connections; /* 0: from RLIMIT_NOFILE */
+	uint32_t max_connections;	   /* 0: from RLIMIT_NOFILE */
+	uint32_t prefix_failover_grace_ms; /* 0: NEXSRV_PREFIX_GRACE_DEFAULT_MS */
 };
+
+/* How long a device that went offline keeps the prefixes it holds (prefix-failover-grace). */
+#define NEXSRV_PREFIX_GRACE_DEFAULT_MS	3000
+/* How often the watch hub hands the prefixes of devices offline past the grace over. */
+#define NEXSRV_PREFIX_FAILOVER_CHECK_MS 500
 
 struct nexsrv_db;
 struct nexsrv_http;
@@ -70,6 +76,14 @@ struct nexsrv {
 	struct nexsrv_oidc *oidc;	/* user token validation; NULL without oidc-issuer */
 	struct nexsrv_watch *watch;	/* the watch streams' hub; NULL without a database */
 };
+
+/* The configured grace in milliseconds (any thread). */
+static inline uint32_t nexsrv_prefix_grace_ms(const struct nexsrv *srv)
+{
+	uint32_t ms = __atomic_load_n(&srv->cfg.prefix_failover_grace_ms, __ATOMIC_RELAXED);
+
+	return ms ? ms : NEXSRV_PREFIX_GRACE_DEFAULT_MS;
+}
 
 extern const struct nx_nb_node nexsrv_nb_nodes[];
 extern const size_t nexsrv_nb_nodes_count;

@@ -30,6 +30,14 @@
  * loser's INSERT meets the unique constraint and the transaction is run again, which then
  * answers 409 with the winner.
  *
+ * Prefixes several devices advertise have one active holder each (active_cidrs, elected by
+ * the triggers of migrations/0003_active_prefixes.sql within the change's transaction, under
+ * the VPC's writer lock, the advisory lock revisions are handed out under).  An election
+ * updates other devices of the VPC, so a change takes that lock before it locks any device
+ * row (vpc_writer_lock()), as the watch hub does when it marks devices online and offline;
+ * a change that also locks the VPC row (advertised prefixes, see above) locks it first, as
+ * enrolments do.  The response is read after the election.
+ *
  * Who may do what: users who reach the VPC enrol devices into it and read its devices; the
  * device's owner and the organization's owners change and delete it.  A registration key
  * enrols into its own VPC only.  A device token reads its VPC and changes only its own
@@ -131,6 +139,7 @@ struct device_create {
 	char vpc_id[NEXSRV_INPUT_UUID_LEN];
 	char *endpoints;	  /* JSON text */
 	struct nx_sbuf advertise; /* PostgreSQL array literal */
+	char grace_ms[16];	  /* the prefix failover grace, as text */
 	char token[NEXSRV_TOKEN_BUFSIZE];
 	char hash[NEXSRV_DB_BYTEA_PARAM_SIZE(NEXSRV_TOKEN_HASH_LEN)];
 };
@@ -184,10 +193,12 @@ static int check_advertise(PGconn *conn, struct nexsrv_api_reply *r, const char 
 	char holder[NEXSRV_INPUT_UUID_LEN] = "", addr[NX_ADDR_STRLEN] = "";
 	int rc;
 
+	/* (A default route, an exit node's, covers every address: it is not a route to one.) */
 	rc = nexsrv_db_exec(conn,
 			    "SELECT device_id, host(address) FROM ipam_allocations WHERE vpc_id = "
-			    "$1 AND address <<= ANY ($2::cidr[]) AND device_id IS DISTINCT FROM "
-			    "$3::uuid ORDER BY address LIMIT 1",
+			    "$1 AND address <<= ANY (ARRAY(SELECT a FROM unnest($2::cidr[]) AS a "
+			    "WHERE masklen(a) > 0)) AND device_id IS DISTINCT FROM $3::uuid "
+			    "ORDER BY address LIMIT 1",
 			    3, params, &res, err);
 	if (rc == 1) {
 		if (nexsrv_db_text(res, 0, 0))
@@ -202,6 +213,66 @@ static int check_advertise(PGconn *conn, struct nexsrv_api_reply *r, const char 
 			 "advertise_cidrs covers %s, the tunnel address of another device", addr);
 		return nexsrv_api_reply_conflict(r, msg, holder, "advertise_cidrs");
 	}
+	return rc;
+}
+
+/*
+ * The writer lock of device_id's VPC (the advisory lock of nexodus_next_revision(), held
+ * until the transaction ends), before any device row is locked (see the top of the file),
+ * and the prefix failover grace (milliseconds, text) of the transaction; first, with
+ * lock_vpc, the VPC's row (FOR NO KEY UPDATE).  Only in c's reach.  0 (also when there is
+ * no such device there: device_lock() answers that next), or an error.
+ */
+static int vpc_writer_lock(PGconn *conn, const struct nexsrv_caller *c, const char *device_id,
+			   bool lock_vpc, const char *grace_ms, struct nx_err *err)
+{
+	struct nexsrv_sql q;
+	int rc = 0;
+
+	nexsrv_sql_init(&q);
+	if (lock_vpc) {
+		nexsrv_sql_add(&q, "SELECT 1 FROM vpcs v WHERE v.id = (SELECT d.vpc_id FROM "
+				   "devices d WHERE d.id = ");
+		nexsrv_sql_param(&q, device_id);
+		nexsrv_sql_add(&q, ") AND ");
+		nexsrv_sql_scope_vpc(&q, c, "v.id");
+		nexsrv_sql_add(&q, " FOR NO KEY UPDATE OF v");
+		rc = nexsrv_sql_exec(conn, &q, NULL, err);
+		nexsrv_sql_fini(&q);
+		nexsrv_sql_init(&q);
+	}
+	if (rc >= 0) {
+		nexsrv_sql_add(&q, "SELECT pg_advisory_xact_lock(1853387382, "
+				   "hashtext(d.vpc_id::text)), "
+				   "set_config('nexodus.prefix_failover_grace_ms', ");
+		nexsrv_sql_param(&q, grace_ms);
+		nexsrv_sql_add(&q, ", true) FROM devices d WHERE d.id = ");
+		nexsrv_sql_param(&q, device_id);
+		nexsrv_sql_add(&q, " AND ");
+		nexsrv_sql_scope_vpc(&q, c, "d.vpc_id");
+		rc = nexsrv_sql_exec(conn, &q, NULL, err);
+	}
+	nexsrv_sql_fini(&q);
+	return rc < 0 ? rc : 0;
+}
+
+/* The device as the API renders it, read again (after the elections of its change). */
+static int device_reread(PGconn *conn, const char *id, struct json_object **obj, struct nx_err *err)
+{
+	const char *params[] = { id };
+	PGresult *res = NULL;
+	int rc;
+
+	rc = nexsrv_db_exec(conn, "SELECT " NEXSRV_DEVICE_JSON " FROM devices d WHERE d.id = $1", 1,
+			    params, &res, err);
+	if (rc == 1) {
+		json_object_put(*obj);
+		*obj = NULL;
+		rc = nexsrv_api_row_json(res, 0, obj, err);
+	} else if (rc >= 0) {
+		rc = nx_err_set(err, EIO, "device %s vanished", id);
+	}
+	PQclear(res);
 	return rc;
 }
 
@@ -377,13 +448,22 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 		rc = nx_err_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
+	if (t->in->n_advertise) { /* the insert elects the holders of its prefixes */
+		const char *params[] = { t->grace_ms };
+
+		rc = nexsrv_db_exec(
+			conn, "SELECT set_config('nexodus.prefix_failover_grace_ms', $1, true)", 1,
+			params, NULL, err);
+		if (rc < 0)
+			goto out;
+	}
 
 	nexsrv_sql_fini(&q);
 	nexsrv_sql_init(&q);
 	nexsrv_sql_add(&q, "INSERT INTO devices AS d (id, vpc_id, organization_id, owner_id, "
 			   "public_key, hostname, os, endpoints, ipv4_tunnel_ips, ipv6_tunnel_ips, "
 			   "advertise_cidrs, relay, symmetric_nat, security_group_id, "
-			   "bearer_token_hash, reg_key_id) VALUES (");
+			   "bearer_token_hash, reg_key_id, priority, exit_node) VALUES (");
 	nexsrv_sql_param(&q, dev);
 	nexsrv_sql_add(&q, "::uuid, ");
 	nexsrv_sql_param(&q, t->vpc_id);
@@ -415,7 +495,8 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 	nexsrv_sql_param(&q, t->hash);
 	nexsrv_sql_add(&q, "::bytea, ");
 	nexsrv_sql_param(&q, c->kind == NEXSRV_CALLER_REG_KEY ? c->reg_key_id : NULL);
-	nexsrv_sql_add(&q, "::uuid) RETURNING " NEXSRV_DEVICE_JSON ", d.id");
+	nexsrv_sql_add(&q, "::uuid, %u, %s) RETURNING " NEXSRV_DEVICE_JSON ", d.id",
+		       t->in->priority, t->in->exit_node ? "true" : "false");
 	rc = nexsrv_sql_exec(conn, &q, &res, err);
 	if (rc == -EEXIST) /* the same public key, enrolled meanwhile: again, for the 409 */
 		rc = -EAGAIN;
@@ -424,6 +505,8 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 		goto out;
 	}
 	rc = nexsrv_api_row_json(res, 0, &obj, err);
+	if (rc >= 0 && t->in->n_advertise)
+		rc = device_reread(conn, dev, &obj, err);
 	if (rc < 0)
 		goto out;
 	if (c->kind == NEXSRV_CALLER_REG_KEY && c->single_use) {
@@ -495,6 +578,7 @@ static int devices_create(struct nexsrv_req *req, void *arg)
 	}
 	eps = nexsrv_device_endpoints_json(t->in);
 	t->endpoints = eps ? nx_json_to_string(eps, NX_JSON_PLAIN) : NULL;
+	snprintf(t->grace_ms, sizeof(t->grace_ms), "%u", nexsrv_prefix_grace_ms(arg));
 	if (!t->endpoints || nexsrv_device_advertise_literal(t->in, &t->advertise) < 0 ||
 	    nexsrv_token_new(NEXSRV_TOKEN_DEVICE, t->token, sizeof(t->token), hash) < 0 ||
 	    nexsrv_db_bytea_param(hash, sizeof(hash), t->hash, sizeof(t->hash)) < 0) {
@@ -520,6 +604,8 @@ struct device_target {
 	char vpc[NEXSRV_INPUT_UUID_LEN];
 	char org[NEXSRV_INPUT_UUID_LEN];
 	char owner[NEXSRV_INPUT_UUID_LEN];
+	bool exit_node;		 /* as it is */
+	bool advertises_default; /* it advertises a default route */
 };
 
 /*
@@ -536,8 +622,9 @@ static int device_lock(PGconn *conn, const struct nexsrv_caller *c, struct devic
 	int rc;
 
 	nexsrv_sql_init(&q);
-	nexsrv_sql_add(&q, "SELECT d.vpc_id, d.organization_id, d.owner_id FROM devices d "
-			   "WHERE d.id = ");
+	nexsrv_sql_add(&q, "SELECT d.vpc_id, d.organization_id, d.owner_id, d.exit_node, "
+			   "EXISTS (SELECT 1 FROM unnest(d.advertise_cidrs) AS a WHERE "
+			   "masklen(a) = 0) FROM devices d WHERE d.id = ");
 	nexsrv_sql_param(&q, d->id);
 	nexsrv_sql_add(&q, " AND ");
 	nexsrv_sql_scope_vpc(&q, c, "d.vpc_id");
@@ -551,6 +638,10 @@ static int device_lock(PGconn *conn, const struct nexsrv_caller *c, struct devic
 		nx_strlcpy(d->vpc, nexsrv_db_text(res, 0, 0), sizeof(d->vpc));
 		nx_strlcpy(d->org, nexsrv_db_text(res, 0, 1), sizeof(d->org));
 		nx_strlcpy(d->owner, nexsrv_db_text(res, 0, 2), sizeof(d->owner));
+		if (nexsrv_db_get_bool(res, 0, 3, &d->exit_node, NULL) < 0)
+			d->exit_node = false;
+		if (nexsrv_db_get_bool(res, 0, 4, &d->advertises_default, NULL) < 0)
+			d->advertises_default = false;
 	}
 	PQclear(res);
 	nexsrv_sql_fini(&q);
@@ -582,6 +673,7 @@ struct device_change {
 	struct nexsrv_device_input *in; /* PATCH */
 	char *endpoints;
 	struct nx_sbuf advertise;
+	char grace_ms[16]; /* the prefix failover grace, as text */
 };
 
 static void set_column(struct nexsrv_sql *q, bool *first, const char *column, const char *value,
@@ -626,15 +718,24 @@ static int device_update(PGconn *conn, struct device_change *t, struct nexsrv_sq
 				return rc;
 		}
 	}
-	if ((in->present & NEXSRV_DEV_ADVERTISE) && in->n_advertise) {
-		const char *params[] = { t->d.vpc };
+	/* A default route is an exit node's (as the device is to be after this change). */
+	if (!((in->present & NEXSRV_DEV_EXIT_NODE) ? in->exit_node : t->d.exit_node)) {
+		if ((in->present & NEXSRV_DEV_ADVERTISE) && in->n_default) {
+			struct nexsrv_input_error e = { "", { "" } };
 
-		/* Take turns with enrolments in this VPC (see the top of the file). */
-		rc = nexsrv_db_exec(conn, "SELECT 1 FROM vpcs WHERE id = $1 FOR NO KEY UPDATE", 1,
-				    params, NULL, err);
-		if (rc >= 0)
-			rc = check_advertise(conn, &t->reply, t->d.vpc, nx_sbuf_str(&t->advertise),
-					     t->d.id, err);
+			nexsrv_device_default_route_refused(in, &e);
+			return nexsrv_api_reply_input(&t->reply, 400, -EINVAL, &e);
+		}
+		if (!(in->present & NEXSRV_DEV_ADVERTISE) && t->d.advertises_default)
+			return nexsrv_api_reply_validation(
+				&t->reply, 400, NEXSRV_ERR_FIELD_INVALID, "exit_node",
+				"the device advertises a default route: withdraw it from "
+				"advertise_cidrs to stop being an exit node");
+	}
+	/* (The VPC row is locked already: device_change_txn.) */
+	if ((in->present & NEXSRV_DEV_ADVERTISE) && in->n_advertise) {
+		rc = check_advertise(conn, &t->reply, t->d.vpc, nx_sbuf_str(&t->advertise), t->d.id,
+				     err);
 		if (rc < 0)
 			return rc;
 	}
@@ -653,6 +754,15 @@ static int device_update(PGconn *conn, struct device_change *t, struct nexsrv_sq
 	if (in->present & NEXSRV_DEV_SECURITY_GROUP)
 		set_column(q, &first, "security_group_id",
 			   in->security_group_id[0] ? in->security_group_id : NULL, "::uuid");
+	if (in->present & NEXSRV_DEV_EXIT_NODE)
+		set_column(q, &first, "exit_node", in->exit_node ? "true" : "false", "");
+	if (in->present & NEXSRV_DEV_PRIORITY) {
+		char priority[16];
+
+		snprintf(priority, sizeof(priority), "%u", in->priority);
+		nexsrv_sql_add(q, "%spriority = %s", first ? "" : ", ", priority);
+		first = false;
+	}
 	if (first) /* nothing to change: a no-op, which the triggers see as such */
 		nexsrv_sql_add(q, "hostname = d.hostname");
 	nexsrv_sql_add(q, " WHERE d.id = ");
@@ -663,6 +773,9 @@ static int device_update(PGconn *conn, struct device_change *t, struct nexsrv_sq
 static int device_change_txn(PGconn *conn, void *arg, struct nx_err *err)
 {
 	struct device_change *t = arg;
+	unsigned present = t->delete ? 0 : t->in->present;
+	bool advertising = (present & NEXSRV_DEV_ADVERTISE) && t->in->n_advertise;
+	bool reelected = present & (NEXSRV_DEV_ADVERTISE | NEXSRV_DEV_PRIORITY);
 	struct json_object *obj = NULL;
 	struct nexsrv_sql q;
 	PGresult *res = NULL;
@@ -670,6 +783,11 @@ static int device_change_txn(PGconn *conn, void *arg, struct nx_err *err)
 
 	nexsrv_api_reply_reset(&t->reply);
 	nexsrv_sql_init(&q);
+	/* The locks in their order (see the top of the file): the VPC row when prefixes are
+	 * advertised (taking turns with enrolments), the VPC's writer lock, the device. */
+	rc = vpc_writer_lock(conn, t->caller, t->d.id, advertising, t->grace_ms, err);
+	if (rc < 0)
+		goto out;
 	rc = device_lock(conn, t->caller, &t->d, &t->reply, err);
 	if (rc < 0)
 		goto out;
@@ -693,6 +811,8 @@ static int device_change_txn(PGconn *conn, void *arg, struct nx_err *err)
 		rc = nexsrv_api_row_json(res, 0, &obj, err);
 	else if (rc >= 0)
 		rc = nx_err_set(err, EIO, "device %s vanished", t->d.id);
+	if (rc >= 0 && reelected) /* the response shows the outcome */
+		rc = device_reread(conn, t->d.id, &obj, err);
 	if (rc < 0)
 		goto out;
 	rc = nexsrv_api_reply_set(&t->reply, 200, obj);
@@ -714,6 +834,7 @@ static int device_change(struct nexsrv_req *req, struct nexsrv *srv, bool delete
 	if (!t)
 		return -ENOMEM;
 	t->delete = delete;
+	snprintf(t->grace_ms, sizeof(t->grace_ms), "%u", nexsrv_prefix_grace_ms(srv));
 	nx_sbuf_init(&t->advertise, NULL, 0);
 	t->caller = nexsrv_api_caller(req);
 	if (!t->caller || nexsrv_api_path_uuid(req, "id", t->d.id) < 0)
@@ -824,6 +945,7 @@ struct metadata_change {
 	enum metadata_op op;
 	const char *key;
 	char *value; /* PUT: JSON text */
+	char grace_ms[16];
 };
 
 static int metadata_change_txn(PGconn *conn, void *arg, struct nx_err *err)
@@ -835,7 +957,9 @@ static int metadata_change_txn(PGconn *conn, void *arg, struct nx_err *err)
 	int rc;
 
 	nexsrv_api_reply_reset(&t->reply);
-	rc = device_lock(conn, t->caller, &t->d, &t->reply, err);
+	rc = vpc_writer_lock(conn, t->caller, t->d.id, false, t->grace_ms, err);
+	if (rc >= 0)
+		rc = device_lock(conn, t->caller, &t->d, &t->reply, err);
 	if (rc < 0)
 		return rc;
 	switch (t->op) {
@@ -937,6 +1061,7 @@ static int metadata(struct nexsrv_req *req, struct nexsrv *srv, enum metadata_op
 	t.caller = nexsrv_api_caller(req);
 	if (!t.caller || nexsrv_api_path_uuid(req, "id", t.d.id) < 0)
 		return 0;
+	snprintf(t.grace_ms, sizeof(t.grace_ms), "%u", nexsrv_prefix_grace_ms(srv));
 	if (op != MD_LIST && op != MD_DELETE_ALL) {
 		t.key = nexsrv_req_param(req, "key");
 		if (nexsrv_metadata_key_check(t.key, &e) < 0)

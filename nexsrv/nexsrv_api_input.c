@@ -574,9 +574,8 @@ static int device_advertise(struct json_object *body, struct nexsrv_device_input
 				    NX_PREFIX_ALLOW_HOST | NX_PREFIX_STRICT, &why) < 0)
 			return fail_err(e, EINVAL, field, &why);
 		nx_prefix_format(p, text, sizeof(text));
-		if (nx_prefix_is_default(p))
-			return fail(e, EINVAL, field,
-				    "%s is a default route: exit nodes are not supported", text);
+		if (nx_prefix_is_default(p) && !in->n_default++)
+			in->default_at = i;
 		for (size_t j = 0; j < i; j++)
 			if (nx_prefix_cmp(&in->advertise[j], p) == 0)
 				return fail(e, EINVAL, field, "%s is listed twice", text);
@@ -613,6 +612,25 @@ static int device_ipv4_request(struct json_object *body, struct nexsrv_device_in
 	if (in->ipv4_request.family != AF_INET)
 		return fail(e, EINVAL, "ipv4_tunnel_ips[0].address", "must be an IPv4 address");
 	in->present |= NEXSRV_DEV_IPV4_REQUEST;
+	return 0;
+}
+
+static int device_priority(struct json_object *body, struct nexsrv_device_input *in,
+			   struct nexsrv_input_error *e)
+{
+	struct json_object *v;
+	int64_t n;
+
+	if (!member(body, "priority", &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return fail(e, EINVAL, "priority", "must be an integer, got %s", type_name(v));
+	n = json_object_get_int64(v);
+	if (n < 0 || n > NEXSRV_DEVICE_PRIORITY_MAX) /* json-c clamps what int64 cannot hold */
+		return fail(e, EINVAL, "priority", "%s is out of range: 0 to %d",
+			    json_object_get_string(v), NEXSRV_DEVICE_PRIORITY_MAX);
+	in->priority = (unsigned)n;
+	in->present |= NEXSRV_DEV_PRIORITY;
 	return 0;
 }
 
@@ -678,7 +696,29 @@ int nexsrv_device_input_parse(struct json_object *body, enum nexsrv_device_mode 
 	/* In an update a null security_group_id means "unchanged", as Go reads it. */
 	if (rc > 0)
 		in->present |= NEXSRV_DEV_SECURITY_GROUP;
+	if ((rc = device_priority(body, in, e)) < 0)
+		return rc;
+	rc = opt_bool(body, "exit_node", &in->exit_node, e);
+	if (rc < 0)
+		return rc;
+	if (rc > 0)
+		in->present |= NEXSRV_DEV_EXIT_NODE;
+	/* A default route is an exit node's; without exit_node here, an update leaves the
+	 * check to the handler, which knows the device. */
+	if (in->n_default && !in->exit_node && (create || (in->present & NEXSRV_DEV_EXIT_NODE)))
+		return nexsrv_device_default_route_refused(in, e);
 	return 0;
+}
+
+int nexsrv_device_default_route_refused(const struct nexsrv_device_input *in,
+					struct nexsrv_input_error *e)
+{
+	char field[NEXSRV_INPUT_FIELD_LEN], text[NX_PREFIX_STRLEN];
+
+	snprintf(field, sizeof(field), "advertise_cidrs[%zu]", in->default_at);
+	return fail(e, EINVAL, field,
+		    "%s is a default route: only exit nodes (exit_node: true) may advertise it",
+		    nx_prefix_format(&in->advertise[in->default_at], text, sizeof(text)));
 }
 
 struct json_object *nexsrv_device_endpoints_json(const struct nexsrv_device_input *in)

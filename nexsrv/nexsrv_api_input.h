@@ -143,7 +143,13 @@ enum nexsrv_device_field {
 	NEXSRV_DEV_RELAY = 1u << 7,
 	NEXSRV_DEV_SYMMETRIC_NAT = 1u << 8,
 	NEXSRV_DEV_SECURITY_GROUP = 1u << 9,
+	NEXSRV_DEV_PRIORITY = 1u << 10,
+	NEXSRV_DEV_EXIT_NODE = 1u << 11,
 };
+
+/* The priority of a device's claims on the prefixes it advertises (see
+ * migrations/0003_active_prefixes.sql): 0 unless set. */
+#define NEXSRV_DEVICE_PRIORITY_MAX 1000
 
 struct nexsrv_endpoint {
 	char source[NEXSRV_SOURCE_MAX + 1]; /* "local" or "stun:<server>" */
@@ -160,11 +166,15 @@ struct nexsrv_device_input {
 	char security_group_id[NEXSRV_INPUT_UUID_LEN]; /* "" with the bit set: none */
 	bool relay;
 	bool symmetric_nat;
+	bool exit_node;
+	unsigned priority; /* 0 to NEXSRV_DEVICE_PRIORITY_MAX */
 	size_t n_endpoints;
 	struct nexsrv_endpoint endpoints[NEXSRV_DEVICE_MAX_EPS];
 	size_t n_advertise;
 	struct nx_prefix advertise[NEXSRV_DEVICE_MAX_ADV]; /* normalised, no duplicates */
-	struct nx_addr ipv4_request;			   /* with NEXSRV_DEV_IPV4_REQUEST */
+	size_t n_default;	     /* how many of them are default routes (0.0.0.0/0, ::/0) */
+	size_t default_at;	     /* the index of the first, when there is one */
+	struct nx_addr ipv4_request; /* with NEXSRV_DEV_IPV4_REQUEST */
 };
 
 enum nexsrv_device_mode {
@@ -175,10 +185,12 @@ enum nexsrv_device_mode {
 /*
  * A device body.  public_key: 44 characters of base64 giving 32 bytes.  endpoints: objects
  * {source, address} with address "A.B.C.D:PORT" or "[X:X::X:X]:PORT".  advertise_cidrs:
- * prefixes (a bare address is a host prefix), host bits clear, never a default route (exit
- * nodes are not supported yet), no duplicates.  ipv4_tunnel_ips (create only): at most one
- * {address} of IPv4, the address asked for ("" or absent: any).  hostname, os: text.
- * security_group_id: a UUID, or null / "" for none.  vpc_id: a UUID.
+ * prefixes (a bare address is a host prefix), host bits clear, no duplicates; a default
+ * route only with exit_node true in the same body (create: always; update: when exit_node
+ * is given, else the handler checks the device's own exit_node).  exit_node: a boolean.
+ * priority: an integer from 0 to NEXSRV_DEVICE_PRIORITY_MAX.  ipv4_tunnel_ips (create
+ * only): at most one {address} of IPv4, the address asked for ("" or absent: any).
+ * hostname, os: text.  security_group_id: a UUID, or null / "" for none.  vpc_id: a UUID.
  */
 int nexsrv_device_input_parse(struct json_object *body, enum nexsrv_device_mode mode,
 			      struct nexsrv_device_input *in, struct nexsrv_input_error *e);
@@ -190,6 +202,11 @@ struct json_object *nexsrv_device_endpoints_json(const struct nexsrv_device_inpu
 /* The advertised prefixes as a PostgreSQL array literal ("{10.0.0.0/24,...}") into out
  * (growable).  0 or -ENOMEM. */
 int nexsrv_device_advertise_literal(const struct nexsrv_device_input *in, struct nx_sbuf *out);
+
+/* The rejection of a default route (in->advertise[in->default_at]) from a device that is
+ * not an exit node: -EINVAL with e filled. */
+int nexsrv_device_default_route_refused(const struct nexsrv_device_input *in,
+					struct nexsrv_input_error *e);
 
 /* A metadata key: 1-NEXSRV_METADATA_KEY_MAX bytes of text. */
 int nexsrv_metadata_key_check(const char *key, struct nexsrv_input_error *e);

@@ -74,7 +74,9 @@ int nexsrv_api_devices_init(struct nexsrv_http *http, struct nexsrv *srv, struct
 	"'expires_at', " NEXSRV_REGKEY_EXPIRES ", 'security_group_id', r.security_group_id, " \
 	"'settings', r.settings, 'device_id', r.device_id)"
 
-/* allowed_ips: the tunnel addresses as host prefixes, IPv4 first. */
+/* allowed_ips: the tunnel addresses as host prefixes, IPv4 first.  active_cidrs: those of
+ * advertise_cidrs this device is the elected holder of (migrations/0003_active_prefixes.sql);
+ * the coalesce()s are for tombstones of rows older than that migration. */
 #define NEXSRV_DEVICE_JSON                                                                   \
 	"json_build_object('id', d.id, 'owner_id', d.owner_id, 'vpc_id', d.vpc_id, "         \
 	"'public_key', d.public_key, 'hostname', d.hostname, 'os', d.os, 'endpoints', "      \
@@ -83,9 +85,12 @@ int nexsrv_api_devices_init(struct nexsrv_http *http, struct nexsrv *srv, struct
 	"CASE WHEN strpos(t.e->>'address', ':') > 0 THEN '/128' ELSE '/32' END ORDER BY "    \
 	"t.n), '[]'::jsonb) FROM jsonb_array_elements(d.ipv4_tunnel_ips || "                 \
 	"d.ipv6_tunnel_ips) WITH ORDINALITY AS t(e, n)), 'advertise_cidrs', "                \
-	"to_jsonb(d.advertise_cidrs::text[]), 'relay', d.relay, 'symmetric_nat', "           \
-	"d.symmetric_nat, 'security_group_id', d.security_group_id, 'online', d.online, "    \
-	"'online_at', " NEXSRV_SQL_TIME("d.online_at") ", 'revision', d.revision)"
+	"to_jsonb(d.advertise_cidrs::text[]), 'active_cidrs', "                              \
+	"to_jsonb(coalesce(d.active_cidrs, '{}'::cidr[])::text[]), 'priority', "             \
+	"coalesce(d.priority, 0), 'exit_node', coalesce(d.exit_node, false), 'relay', "      \
+	"d.relay, 'symmetric_nat', d.symmetric_nat, 'security_group_id', "                   \
+	"d.security_group_id, 'online', d.online, 'online_at', " NEXSRV_SQL_TIME(            \
+		"d.online_at") ", 'revision', d.revision)"
 
 #define NEXSRV_METADATA_JSON                                                           \
 	"json_build_object('device_id', m.device_id, 'key', m.key, 'value', m.value, " \

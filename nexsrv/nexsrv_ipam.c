@@ -183,7 +183,7 @@ int nexsrv_ipam_advertised(PGconn *conn, const char *vpc_id, const char *exclude
 {
 	static const char sql[] =
 		"SELECT d.id, c::text FROM devices d CROSS JOIN LATERAL unnest(d.advertise_cidrs) c"
-		" WHERE d.vpc_id = $1 AND d.advertise_cidrs <> '{}'"
+		" WHERE d.vpc_id = $1 AND d.advertise_cidrs <> '{}' AND masklen(c) > 0"
 		" AND ($2::uuid IS NULL OR d.id <> $2::uuid)";
 	const char *params[] = { vpc_id, exclude_device };
 	struct nexsrv_ipam_avoid *v = NULL;
@@ -291,7 +291,8 @@ static const struct nexsrv_ipam_avoid *avoided_by(const struct nexsrv_ipam_reque
 static bool avoided_extra(const struct nexsrv_ipam_request *req, const struct nx_addr *a)
 {
 	for (size_t i = 0; i < req->n_avoid_extra; i++)
-		if (nx_prefix_contains_addr(&req->avoid_extra[i], a))
+		if (!nx_prefix_is_default(&req->avoid_extra[i]) &&
+		    nx_prefix_contains_addr(&req->avoid_extra[i], a))
 			return true;
 	return false;
 }
@@ -339,7 +340,9 @@ static struct nx_prefix *avoid_array(const struct nexsrv_ipam_request *req, size
 	for (size_t i = 0; i < req->n_avoid; i++)
 		v[k++] = req->avoid[i].prefix;
 	for (size_t i = 0; i < req->n_avoid_extra; i++)
-		v[k++] = req->avoid_extra[i];
+		if (!nx_prefix_is_default(&req->avoid_extra[i]))
+			v[k++] = req->avoid_extra[i];
+	*n = k;
 	return v;
 }
 

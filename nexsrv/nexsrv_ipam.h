@@ -85,8 +85,9 @@ struct nexsrv_ipam_avoid {
 	char device_id[37];
 };
 
-/* Reads the prefixes the devices of vpc_id advertise (except exclude_device, may be NULL)
- * into a new array (*out, free() it; NULL when *n is 0).  The count, or a negative errno
+/* Reads the prefixes the devices of vpc_id advertise (except exclude_device, may be NULL,
+ * and default routes: an exit node's, they hold no address of the VPC; avoid_extra skips
+ * them too) into a new array (*out, free() it; NULL when *n is 0).  The count, or a negative errno
  * from nexsrv_db_exec() with err set. */
 int nexsrv_ipam_advertised(PGconn *conn, const char *vpc_id, const char *exclude_device,
 			   struct nexsrv_ipam_avoid **out, size_t *n, struct nx_err *err);

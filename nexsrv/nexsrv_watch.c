@@ -630,25 +630,67 @@ static void run_offline(struct nexsrv_watch *hub, struct offline_job *jobs)
 	while (jobs) {
 		struct offline_job *next = jobs->next;
 		const char *params[] = { jobs->device, jobs->online_at };
+		PGresult *res = NULL;
+		bool marked = false;
 		int rc = -ENOTCONN;
 
 		if (!conn)
 			conn = nexsrv_db_acquire(hub->srv->db, NEXSRV_DB_ACQUIRE_TIMEOUT_MS, &err);
-		if (conn)
+		/* The VPC's writer lock before the row (migrations/0003_active_prefixes.sql);
+		 * offline_at starts the grace of the prefixes it holds.  A deadlock is the
+		 * database's answer to someone else's lock order: once more. */
+		for (int attempt = 0; conn && attempt < NEXSRV_DB_TXN_ATTEMPTS; attempt++) {
 			rc = nexsrv_db_exec(conn,
-					    "UPDATE devices SET online = false WHERE id = $1 AND "
-					    "online AND online_at = $2::timestamptz",
-					    2, params, NULL, &err);
+					    "SELECT nexodus_device_offline($1, $2::timestamptz)", 2,
+					    params, &res, &err);
+			if (rc != -EAGAIN)
+				break;
+		}
+		if (rc == 1 && nexsrv_db_get_bool(res, 0, 0, &marked, NULL) < 0)
+			marked = false;
+		PQclear(res);
 		if (rc < 0)
 			nx_warn("watch: cannot mark device %s offline: %s", jobs->device, err.msg);
 		else
 			nx_debug(&dbg_nexsrv_watch, "device %s offline%s", jobs->device,
-				 rc ? "" : " (already, or online again through another stream)");
+				 marked ? ""
+					: " (already, or online again through another stream)");
 		free(jobs);
 		jobs = next;
 	}
 	if (conn)
 		nexsrv_db_release(hub->srv->db, conn);
+}
+
+/* Prefixes held by devices offline past the grace go to the next eligible claimant
+ * (nexodus_prefix_failover(), migrations/0003_active_prefixes.sql).  Every replica runs it;
+ * the VPCs' writer locks make them take turns, and the later finds nothing left to do. */
+static void prefix_failover(struct nexsrv_watch *hub)
+{
+	struct nx_err err = { "" };
+	PGresult *res = NULL;
+	char grace[16];
+	const char *params[] = { grace };
+	PGconn *conn;
+	int rc;
+
+	snprintf(grace, sizeof(grace), "%u", nexsrv_prefix_grace_ms(hub->srv));
+	conn = nexsrv_db_acquire(hub->srv->db, NEXSRV_DB_ACQUIRE_TIMEOUT_MS, &err);
+	if (!conn) {
+		nx_debug(&dbg_nexsrv_watch, "prefix failover check skipped: %s", err.msg);
+		return;
+	}
+	rc = nexsrv_db_exec(conn,
+			    "SELECT nexodus_prefix_failover(make_interval(secs => $1::integer "
+			    "/ 1000.0))",
+			    1, params, &res, &err);
+	if (rc < 0 && rc != -EAGAIN)
+		nx_warn("watch: prefix failover check failed: %s", err.msg);
+	else if (rc == 1 && strcmp(nexsrv_db_text(res, 0, 0), "0") != 0)
+		nx_debug(&dbg_nexsrv_watch, "prefix failover: %s devices changed",
+			 nexsrv_db_text(res, 0, 0));
+	PQclear(res);
+	nexsrv_db_release(hub->srv->db, conn);
 }
 
 static void collect_tombstones(struct nexsrv_watch *hub)
@@ -779,7 +821,8 @@ static void *hub_main(void *arg)
 {
 	struct nexsrv_watch *hub = arg;
 	uint64_t now = now_ms(), next_heartbeat = now + hub->heartbeat_ms,
-		 next_gc = now + NEXSRV_WATCH_GC_INTERVAL_S * 1000ull, retry_at = 0;
+		 next_gc = now + NEXSRV_WATCH_GC_INTERVAL_S * 1000ull, retry_at = 0,
+		 next_failover = now + NEXSRV_PREFIX_FAILOVER_CHECK_MS;
 	struct watcher *ending = NULL;
 
 	pthread_mutex_lock(&hub->lock);
@@ -822,7 +865,16 @@ static void *hub_main(void *arg)
 			pthread_mutex_lock(&hub->lock);
 			continue;
 		}
+		if (now >= next_failover) {
+			next_failover = now + NEXSRV_PREFIX_FAILOVER_CHECK_MS;
+			pthread_mutex_unlock(&hub->lock);
+			prefix_failover(hub);
+			pthread_mutex_lock(&hub->lock);
+			continue;
+		}
 		deadline = next_heartbeat < next_gc ? next_heartbeat : next_gc;
+		if (next_failover < deadline)
+			deadline = next_failover;
 		if (hub->queue_head && retry_at < deadline)
 			deadline = retry_at;
 		wait_until(hub, deadline);
@@ -1060,20 +1112,24 @@ out:
 static int mark_online(PGconn *conn, const struct nexsrv_caller *c, const char *vpc,
 		       const char *public_key, struct watcher *w, struct nx_err *err)
 {
+	char grace[16];
 	const char *params[] = { vpc, public_key,
-				 c->kind == NEXSRV_CALLER_DEVICE ? c->device_id : c->user_id };
+				 c->kind == NEXSRV_CALLER_DEVICE ? c->device_id : NULL,
+				 c->kind == NEXSRV_CALLER_DEVICE ? NULL : c->user_id, grace };
 	PGresult *res = NULL;
 	int rc;
 
-	rc = nexsrv_db_exec(conn,
-			    c->kind == NEXSRV_CALLER_DEVICE
-				    ? "UPDATE devices d SET online = true, online_at = "
-				      "clock_timestamp() WHERE d.vpc_id = $1 AND d.public_key = $2 "
-				      "AND d.id = $3 RETURNING d.id, d.online_at::text"
-				    : "UPDATE devices d SET online = true, online_at = "
-				      "clock_timestamp() WHERE d.vpc_id = $1 AND d.public_key = $2 "
-				      "AND d.owner_id = $3 RETURNING d.id, d.online_at::text",
-			    3, params, &res, err);
+	/* The VPC's writer lock before the row, and the prefixes it may take back
+	 * (migrations/0003_active_prefixes.sql). */
+	snprintf(grace, sizeof(grace), "%u", nexsrv_prefix_grace_ms(w->hub->srv));
+	for (int attempt = 0; attempt < NEXSRV_DB_TXN_ATTEMPTS; attempt++) {
+		rc = nexsrv_db_exec(conn,
+				    "SELECT id, online_at FROM nexodus_device_online($1, $2, "
+				    "$3::uuid, $4::uuid, $5::integer)",
+				    5, params, &res, err);
+		if (rc != -EAGAIN) /* a deadlock: someone else's lock order, once more */
+			break;
+	}
 	if (rc == 1) {
 		nx_strlcpy(w->online_device, nexsrv_db_text(res, 0, 0), sizeof(w->online_device));
 		nx_strlcpy(w->online_at, nexsrv_db_text(res, 0, 1), sizeof(w->online_at));

@@ -19,7 +19,8 @@
  *                     what changed since the hub last looked, it is rendered to its line
  *                     once, kept in the VPC's change log and written to each stream whose
  *                     kinds match.  A thread of its own does the fetching, the heartbeats,
- *                     the tombstone collection and marking devices offline.
+ *                     the tombstone collection, marking devices offline and handing
+ *                     the prefixes of devices offline past the grace over.
  * nexsrv_watch_log.c  what needs no database (unit-tested and fuzzed on its own): the
  *                     request body, kind filters, the lines, the bounded per-VPC change log,
  *                     the order of the initial list.

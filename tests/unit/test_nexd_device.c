@@ -817,9 +817,40 @@ static void test_check_self_and_no_vpc(void **state)
 	json_object_put(obj);
 }
 
+/* active_cidrs: the elected subset of advertise_cidrs; absent means every prefix. */
+static void test_device_active_cidrs(void **state)
+{
+	struct nexd_device_info d;
+	struct nx_err err = { "" };
+
+	(void)state;
+	assert_int_equal(parse_device_with("active_cidrs", "[]", &d, &err), 0);
+	assert_true(d.has_active);
+	assert_int_equal(d.n_active, 0);
+	nexd_device_info_clear(&d);
+
+	assert_int_equal(parse_device_with("active_cidrs", "[\"172.16.42.7/24\"]", &d, &err), 0);
+	assert_true(d.has_active);
+	assert_int_equal(d.n_active, 1);
+	assert_int_equal(nx_prefix_cmp(&d.active[0], &d.advertise[0]), 0);
+	nexd_device_info_clear(&d);
+
+	assert_int_equal(parse_device_with("active_cidrs", NULL, &d, &err), 0);
+	assert_false(d.has_active);
+	nexd_device_info_clear(&d);
+
+	assert_int_equal(parse_device_with("active_cidrs", "[\"10.9.0.0/16\"]", &d, &err), -EINVAL);
+	assert_err_contains(err,
+			    "device.active_cidrs[0]: 10.9.0.0/16 is not among advertise_cidrs");
+	assert_int_equal(parse_device_with("active_cidrs", "\"172.16.42.0/24\"", &d, &err),
+			 -EINVAL);
+	assert_err_contains(err, "device.active_cidrs: must be an array");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_device_active_cidrs),
 		cmocka_unit_test(test_event_heartbeat),
 		cmocka_unit_test(test_event_change_device),
 		cmocka_unit_test(test_event_delete_device),

@@ -44,6 +44,7 @@ enum nexd_wg_backend {
 	NEXD_WG_AUTO,
 	NEXD_WG_KERNEL,
 	NEXD_WG_UAPI,
+	NEXD_WG_NULL, /* benchmarks and tests only: no tunnel */
 };
 
 #define NEXD_MAX_CONFIG_LIST 64
@@ -242,6 +243,8 @@ int nexd_dplane_up(struct nexd *nexd, struct nx_err *err);
 void nexd_dplane_down(struct nexd *nexd);
 /* Something changed: reconcile on the next loop iteration. */
 void nexd_dplane_changed(struct nexd *nexd);
+/* The null backend (benchmarks, tests): no interface, no kernel routes. */
+bool nexd_dplane_null(const struct nexd *nexd);
 /* Re-reads this host's addresses (endpoints "local"); true when they changed. */
 bool nexd_local_endpoints_refresh(struct nexd *nexd);
 

@@ -64,6 +64,11 @@ static void reconcile_deferred(struct nx_defer *d, void *arg)
 	reconcile_now(arg);
 }
 
+bool nexd_dplane_null(const struct nexd *nexd)
+{
+	return nexd->wg.ops == &nexd_wg_null_ops;
+}
+
 void nexd_dplane_changed(struct nexd *nexd)
 {
 	if (nexd->dplane_up)
@@ -73,6 +78,8 @@ void nexd_dplane_changed(struct nexd *nexd)
 static const struct nexd_wg_ops *choose_backend(const struct nexd *nexd)
 {
 	switch (nexd->cfg.backend) {
+	case NEXD_WG_NULL:
+		return &nexd_wg_null_ops;
 	case NEXD_WG_KERNEL:
 		return &nexd_wg_kernel_ops;
 	case NEXD_WG_UAPI:
@@ -158,15 +165,17 @@ int nexd_dplane_up(struct nexd *nexd, struct nx_err *err)
 	rc = setup_device(nexd, err);
 	if (rc < 0)
 		goto fail;
-	rc = nexd_rtnl_link_index(nexd->rtnl, nexd->cfg.ifname);
-	if (rc <= 0) {
-		rc = nx_err_set(err, ENODEV, "interface %s vanished", nexd->cfg.ifname);
-		goto fail;
+	if (!nexd_dplane_null(nexd)) {
+		rc = nexd_rtnl_link_index(nexd->rtnl, nexd->cfg.ifname);
+		if (rc <= 0) {
+			rc = nx_err_set(err, ENODEV, "interface %s vanished", nexd->cfg.ifname);
+			goto fail;
+		}
+		nexd->ifindex = rc;
+		rc = nexd_rtnl_link_up(nexd->rtnl, nexd->ifindex, TUNNEL_MTU, err);
+		if (rc < 0)
+			goto fail;
 	}
-	nexd->ifindex = rc;
-	rc = nexd_rtnl_link_up(nexd->rtnl, nexd->ifindex, TUNNEL_MTU, err);
-	if (rc < 0)
-		goto fail;
 	nx_notice("dataplane: %s up (%s backend, port %u)", nexd->cfg.ifname, ops->name,
 		  nexd->id.listen_port);
 	nexd->dplane_up = true;
@@ -179,6 +188,9 @@ int nexd_dplane_up(struct nexd *nexd, struct nx_err *err)
 	nexd_local_endpoints_refresh(nexd);
 	nx_defer_schedule(&nexd->reconcile_soon);
 	nx_timer_arm(&nexd->reconcile_timer, RECONCILE_INTERVAL_MS);
+	/* Nothing to discover or probe without a tunnel. */
+	if (nexd_dplane_null(nexd))
+		return 0;
 	if (nexd_nat_start(nexd, err) < 0)
 		nx_warn("dataplane: NAT discovery off: %s", err->msg);
 	nx_err_clear(err);

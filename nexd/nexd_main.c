@@ -127,7 +127,7 @@ int main(int argc, char **argv)
 			"      --interface NAME           set interface\n"
 			"      --listen-port N            set listen-port\n"
 			"      --wg-backend NAME          set wireguard-backend (auto, kernel, "
-			"uapi)\n"
+			"uapi; null for benchmarks)\n"
 			"      --stun-server HOST:PORT    add a stun-server (repeatable)\n"
 			"      --advertise-cidr PREFIX    add an advertise-cidr (repeatable)\n"
 			"      --relay                    set relay\n"

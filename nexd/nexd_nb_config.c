@@ -119,6 +119,7 @@ static const struct {
 	{ "auto", NEXD_WG_AUTO },
 	{ "kernel", NEXD_WG_KERNEL },
 	{ "uapi", NEXD_WG_UAPI },
+	{ "null", NEXD_WG_NULL },
 };
 
 static int backend_from_name(const char *name, enum nexd_wg_backend *out)

@@ -342,7 +342,10 @@ static int reconcile_routes(struct nexd *nexd, const struct claim *claims, size_
 
 	if (!routes)
 		return nx_err_set(err, ENOMEM, "out of memory reconciling routes");
-	rc = nexd_rtnl_route_dump(nexd->rtnl, nexd->ifindex, &have, &n_have, err);
+	/* Without a tunnel (null backend) the kernel holds nothing: the table alone is kept. */
+	rc = nexd_dplane_null(nexd)
+		     ? 0
+		     : nexd_rtnl_route_dump(nexd->rtnl, nexd->ifindex, &have, &n_have, err);
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < n_have; i++)
@@ -374,7 +377,7 @@ static int reconcile_routes(struct nexd *nexd, const struct claim *claims, size_
 			j++;
 		i++;
 	}
-	if (n_ops)
+	if (n_ops && !nexd_dplane_null(nexd))
 		rc = nexd_rtnl_route_batch(nexd->rtnl, nexd->ifindex, ops, n_ops, err);
 	for (size_t k = 0; k < n_ops; k++)
 		if (ops[k].error)
@@ -587,25 +590,28 @@ int nexd_reconcile(struct nexd *nexd, struct nx_err *err)
 
 	if (!nexd->dplane_up)
 		return 0;
-	rc = nexd_rtnl_link_index(nexd->rtnl, nexd->cfg.ifname);
-	if (rc <= 0)
-		return nx_err_set(err, ENODEV, "interface %s is gone", nexd->cfg.ifname);
-	nexd->ifindex = rc;
+	if (!nexd_dplane_null(nexd)) {
+		rc = nexd_rtnl_link_index(nexd->rtnl, nexd->cfg.ifname);
+		if (rc <= 0)
+			return nx_err_set(err, ENODEV, "interface %s is gone", nexd->cfg.ifname);
+		nexd->ifindex = rc;
+	}
 	if (mark_shadowed(nexd) < 0 || update_probes(nexd) < 0 ||
 	    collect_claims(nexd, &claims, &n_claims) < 0)
 		return nx_err_set(err, ENOMEM, "out of memory reconciling");
 	choose_paths(nexd, claims, n_claims);
-	if (nexd_relay_sync(nexd, err) < 0)
+	if (!nexd_dplane_null(nexd) && nexd_relay_sync(nexd, err) < 0)
 		nx_warn("dataplane: %s", err->msg);
 	/* A subnet router or relay forwards for its peers; forwarding is never turned off
 	 * again, as other software on the host may rely on it by then. */
-	if ((nexd->cfg.n_advertise || nexd->cfg.relay) && !nexd->forwarding) {
+	if ((nexd->cfg.n_advertise || nexd->cfg.relay) && !nexd->forwarding &&
+	    !nexd_dplane_null(nexd)) {
 		rc = nexd_rtnl_enable_forwarding(err);
 		if (rc < 0)
 			nx_warn("dataplane: %s", err->msg);
 		nexd->forwarding = rc == 0;
 	}
-	rc = reconcile_addresses(nexd, err);
+	rc = nexd_dplane_null(nexd) ? 0 : reconcile_addresses(nexd, err);
 	rc2 = reconcile_peers(nexd, claims, n_claims, err);
 	rc = rc < 0 ? rc : rc2;
 	/* Routes even when WireGuard failed: they only point at the interface. */

@@ -30,9 +30,10 @@ static const struct nx_cmd nexodus_cmds[] = {
 	NX_NB_CLI_LEAF_CMDS("listen-port", "(1-65535)", "WireGuard UDP listen port\n",
 			    "Port number\n"),
 	NX_NB_CLI_LEAF_CMDS(
-		"wireguard-backend", "<auto|kernel|uapi|WORD>", "WireGuard implementation\n",
+		"wireguard-backend", "<auto|kernel|uapi|null|WORD>", "WireGuard implementation\n",
 		"Kernel module when it works, else wireguard-go\nKernel module (netlink)\n"
-		"wireguard-go (UAPI socket)\nBackend name\n"),
+		"wireguard-go (UAPI socket)\nNo tunnel (benchmarks and tests only)\nBackend "
+		"name\n"),
 	NX_NB_CLI_LIST_CMDS("stun-server", "WORD", "STUN server used to discover the NAT mapping\n",
 			    "HOST:PORT\n"),
 	NX_NB_CLI_LIST_CMDS("advertise-cidr", "<A.B.C.D/M|X:X::X:X/M>",

@@ -80,6 +80,7 @@ struct nexd_wg {
 
 extern const struct nexd_wg_ops nexd_wg_uapi_ops;
 extern const struct nexd_wg_ops nexd_wg_kernel_ops;
+extern const struct nexd_wg_ops nexd_wg_null_ops; /* benchmarks and tests: in memory only */
 
 /* True when the running kernel can create a wireguard link (probed once with a throwaway
  * link), which is what backend "auto" decides on. */

@@ -13,6 +13,7 @@
 #include "lib/jsonutil.h"
 #include "lib/nb_cli.h"
 #include "nexd/nexd.h"
+#include "nexd/nexd_probe.h"
 
 /* WireGuard rejects a session older than this: without a newer handshake the peer is not
  * proven reachable. */
@@ -150,16 +151,53 @@ static int64_t handshake_age(const struct nexd_peer *p)
 								     : -1;
 }
 
-static bool peer_healthy(const struct nexd_peer *p)
+/* Healthy: the path in use answers probes (the relay's own path when traffic goes through
+ * it); without probes (null backend), a recent WireGuard handshake. */
+static bool peer_healthy(const struct nexd *nexd, const struct nexd_peer *p)
 {
+	struct nexd_probe_result r;
+	const struct nx_wgkey *key = p->via_relay ? &p->relay_key : &p->dev.public_key;
 	int64_t age = handshake_age(p);
 
-	return p->valid && !p->shadowed && p->in_dataplane && age >= 0 && age < HANDSHAKE_HEALTHY_S;
+	if (!p->valid || p->shadowed || !p->in_dataplane)
+		return false;
+	if (nexd_probe_get(nexd, key, &r))
+		return r.ok;
+	return age >= 0 && age < HANDSHAKE_HEALTHY_S;
 }
 
-static struct json_object *peer_json(const struct nexd *nexd, const struct nexd_peer *p)
+static bool vpc_has_relay(struct nexd *nexd)
+{
+	for (size_t i = 0; i < nexd_peers_count(nexd->peers); i++) {
+		const struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
+
+		if (p->valid && p->dev.relay)
+			return true;
+	}
+	return false;
+}
+
+/* Why a peer cannot be reached, in words, for people reading show nexodus peers. */
+static const char *unreachable_why(struct nexd *nexd, const struct nexd_peer *p)
+{
+	bool relay = vpc_has_relay(nexd);
+
+	if (!p->dev.n_endpoints)
+		return "it reported no address to reach it at";
+	if (p->via_relay)
+		return "the relay it is routed through does not answer";
+	if (p->dev.symmetric_nat && nexd->nat_state.known && nexd->nat_state.symmetric)
+		return relay ? "both sides behind symmetric NAT; waiting for a relay path"
+			     : "both sides behind symmetric NAT and no relay in this VPC";
+	if (!relay)
+		return "no answer on the direct path, and no relay in this VPC";
+	return "no answer on the direct path yet";
+}
+
+static struct json_object *peer_json(struct nexd *nexd, const struct nexd_peer *p)
 {
 	struct json_object *o = json_object_new_object(), *ips = json_object_new_array();
+	struct nexd_probe_result r;
 	char buf[NX_ENDPOINT_STRLEN], key[NX_WG_KEY_B64_LEN];
 	int64_t age = handshake_age(p);
 
@@ -182,7 +220,12 @@ static struct json_object *peer_json(const struct nexd *nexd, const struct nexd_
 	else
 		nx_json_object_add_null(o, "endpoint");
 	nx_json_object_add_string(o, "path", p->valid ? p->path : "none");
-	nx_json_object_add_bool(o, "healthy", peer_healthy(p));
+	nx_json_object_add_bool(o, "healthy", peer_healthy(nexd, p));
+	if (nexd_probe_get(nexd, &p->dev.public_key, &r) && r.ever)
+		json_object_object_add(o, "probe_rtt_ms",
+				       json_object_new_double(r.rtt_us / 1000.0));
+	else
+		nx_json_object_add_null(o, "probe_rtt_ms");
 	if (age >= 0)
 		nx_json_object_add_int64(o, "latest_handshake_age_s", age);
 	else
@@ -230,9 +273,11 @@ NX_DEFUN(show_nexodus_peers, "show nexodus peers [json]",
 			   p->endpoint.family ? nx_endpoint_format(&p->endpoint, p->endpoint_port,
 								   ep, sizeof(ep))
 					      : "-",
-			   p->valid ? p->path : "none", peer_healthy(p) ? "yes" : "no", hs);
+			   p->valid ? p->path : "none", peer_healthy(nexd, p) ? "yes" : "no", hs);
 		if (!p->valid)
 			nx_vty_out(vty, "  ignored: %s\n", p->reason ? p->reason : "");
+		else if (!peer_healthy(nexd, p) && nexd->probe)
+			nx_vty_out(vty, "  unreachable: %s\n", unreachable_why(nexd, p));
 	}
 	return NX_CMD_SUCCESS;
 }

@@ -343,9 +343,9 @@ static void check_start(struct nexd_nat *n)
 	n->n_srv = 0;
 	if (url_host(nexd_ctrl_service(nexd), host, sizeof(host)) == 0) {
 		if (strchr(host, ':'))
-			snprintf(label, sizeof(label), "[%s]:%u", host, NX_STUN_DEFAULT_PORT);
+			snprintf(label, sizeof(label), "[%s]:%d", host, NX_STUN_DEFAULT_PORT);
 		else
-			snprintf(label, sizeof(label), "%s:%u", host, NX_STUN_DEFAULT_PORT);
+			snprintf(label, sizeof(label), "%s:%d", host, NX_STUN_DEFAULT_PORT);
 		add_server(n, host, NX_STUN_DEFAULT_PORT, label);
 	}
 	for (size_t i = 0; i < nexd->cfg.n_stun_servers; i++) {

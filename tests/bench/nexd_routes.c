@@ -51,7 +51,7 @@ static int run_ip(bool quiet, const char *const *args)
 	pid_t pid;
 	int i, rc, status;
 
-	for (i = 0; args[i] && i < 14; i++)
+	for (i = 0; i < 14 && args[i]; i++)
 		argv[i + 1] = args[i];
 	argv[i + 1] = NULL;
 	if (posix_spawn_file_actions_init(&fa) != 0)

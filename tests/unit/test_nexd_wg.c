@@ -101,7 +101,7 @@ static void assert_peer(const struct nexd_wg_device *dev, const struct nx_wgkey 
 {
 	const struct nexd_wg_peer *p = find_peer(dev, key);
 	char buf[NX_ENDPOINT_STRLEN];
-	struct nx_prefix *got, want[8];
+	struct nx_prefix *got, want[8] = { 0 };
 
 	assert_non_null(p);
 	assert_string_equal(nx_endpoint_format(&p->endpoint, p->endpoint_port, buf, sizeof(buf)),

@@ -194,6 +194,8 @@ void nexd_ctrl_free(struct nexd *nexd);
 void nexd_ctrl_config_changed(struct nexd *nexd);
 /* The local endpoints or advertised prefixes changed: report them to the controller. */
 void nexd_ctrl_report_soon(struct nexd *nexd);
+/* This host's addresses changed: reconnect from the new ones and report them. */
+void nexd_ctrl_addresses_changed(struct nexd *nexd);
 bool nexd_ctrl_connected(const struct nexd *nexd);
 const char *nexd_ctrl_service(const struct nexd *nexd);
 int64_t nexd_ctrl_revision(const struct nexd *nexd);

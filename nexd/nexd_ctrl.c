@@ -22,8 +22,10 @@
 #define BACKOFF_MIN_MS	       500
 #define BACKOFF_MAX_MS	       30000
 #define REQUEST_TIMEOUT_MS     15000
-/* The service sends a heartbeat every 15 s: three missed ones mean the stream is dead. */
-#define STREAM_IDLE_TIMEOUT_MS 45000
+/* The service sends a heartbeat every 5 s: a stream silent for 12 s is dead (e.g. its NAT
+ * mapping was lost), and is resumed on a new connection. */
+#define STREAM_IDLE_TIMEOUT_MS 12000
+#define REPORT_RETRY_MS	       1000
 
 enum ctrl_step {
 	STEP_IDLE,
@@ -42,6 +44,7 @@ struct nexd_ctrl {
 	struct nx_httpc_req *report_req;
 	struct nx_timer retry;
 	struct nx_defer report;
+	struct nx_timer report_retry;
 	unsigned failures;
 	char service[1024]; /* base URL, no trailing slash */
 	char reg_key[1024];
@@ -289,12 +292,23 @@ static void report_done(struct nx_httpc_req *r, long status, const char *body, s
 	c->report_req = NULL;
 	if (status >= 200 && status < 300) {
 		nx_debug(&dbg_nexd_controller, "endpoints and prefixes reported");
+		/* What changed while the request was out is reported now. */
+		nx_defer_schedule(&c->report);
 		return;
 	}
 	api_error(status, body, len, err, why, sizeof(why));
 	nx_warn("controller: reporting this device's endpoints failed: %s", why);
 	free(c->reported);
-	c->reported = NULL; /* try again on the next change or connect */
+	c->reported = NULL;
+	/* A moved device's request may die with its old address: try again shortly. */
+	nx_timer_arm_jitter(&c->report_retry, REPORT_RETRY_MS, REPORT_RETRY_MS);
+}
+
+static void report_retry_fired(struct nx_timer *t, void *arg)
+{
+	struct nexd_ctrl *c = arg;
+
+	nx_defer_schedule(&c->report);
 }
 
 static void report_now(struct nx_defer *d, void *arg)
@@ -827,6 +841,40 @@ void nexd_ctrl_config_changed(struct nexd *nexd)
 	nexd_dplane_changed(nexd);
 }
 
+/* This host's addresses changed (DHCP renew, a move to another network): connections made
+ * from an address that is gone would only time out, so every connection is dropped and the
+ * session resumes at once from the new address, reporting the new endpoints. */
+void nexd_ctrl_addresses_changed(struct nexd *nexd)
+{
+	struct nexd_ctrl *c = nexd->ctrl;
+	struct nx_httpc_opts ho = {
+		.ca_file = nexd->cfg.ca_file[0] ? nexd->cfg.ca_file : NULL,
+		.insecure_skip_verify = nexd->cfg.insecure_skip_tls_verify,
+	};
+	struct nx_err err = { 0 };
+	struct nx_httpc *fresh;
+
+	if (!c)
+		return;
+	fresh = nx_httpc_new(nexd->daemon->loop, &ho, &err);
+	if (!fresh) {
+		nx_warn("controller: %s", err.msg);
+		nexd_ctrl_report_soon(nexd);
+		return;
+	}
+	nx_notice("controller: local addresses changed, reconnecting");
+	ctrl_stop_requests(c);
+	if (c->report_req)
+		nx_httpc_cancel(c->report_req);
+	c->report_req = NULL;
+	nx_httpc_free(nexd->http);
+	nexd->http = fresh;
+	c->failures = 0;
+	nx_timer_cancel(&c->retry);
+	advance(c);
+	nexd_ctrl_report_soon(nexd);
+}
+
 bool nexd_ctrl_connected(const struct nexd *nexd)
 {
 	return nexd->ctrl && nexd->ctrl->connected;
@@ -860,6 +908,7 @@ int nexd_ctrl_new(struct nexd *nexd, struct nx_err *err)
 	c->nexd = nexd;
 	nx_timer_init(nexd->daemon->loop, &c->retry, retry_fired, c);
 	nx_defer_init(nexd->daemon->loop, &c->report, report_now, c);
+	nx_timer_init(nexd->daemon->loop, &c->report_retry, report_retry_fired, c);
 	nexd->ctrl = c;
 	return 0;
 }
@@ -873,6 +922,7 @@ void nexd_ctrl_free(struct nexd *nexd)
 		if (c->report_req)
 			nx_httpc_cancel(c->report_req);
 		nx_timer_fini(&c->retry);
+		nx_timer_fini(&c->report_retry);
 		nx_defer_fini(&c->report);
 		nexd_login_free(nexd);
 		free(c->reported);

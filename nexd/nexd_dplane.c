@@ -52,7 +52,7 @@ static void reconcile_timer_fired(struct nx_timer *t, void *arg)
 
 	reconcile_now(nexd);
 	if (nexd_local_endpoints_refresh(nexd)) {
-		nexd_ctrl_report_soon(nexd);
+		nexd_ctrl_addresses_changed(nexd);
 		nexd_nat_recheck_soon(nexd);
 	}
 	/* A path decision waiting on time is taken within a probe interval. */

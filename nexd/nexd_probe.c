@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nexd/nexd.h"
@@ -33,8 +34,10 @@ struct entry {
 	struct nexd_probe_result r;
 	uint32_t seq;
 	bool outstanding;
+	bool ready;		   /* ours, sent in each probe */
+	uint64_t peer_ready_at_ms; /* when the peer last said it was ready (0: not) */
 	unsigned answered_in_a_row;
-	uint64_t sent_ms;
+	uint64_t sent_us;
 	uint64_t next_ms;
 };
 
@@ -66,6 +69,14 @@ void nexd_probe_addr(const struct nx_wgkey *key, struct nx_addr *out)
 	memcpy(&out->v6.s6_addr[6], digest, 10);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static int entry_cmp(const void *a, const void *b)
 {
 	return nx_addr_cmp(&((const struct entry *)a)->addr, &((const struct entry *)b)->addr);
@@ -78,13 +89,16 @@ static struct entry *find(const struct nexd_probe *p, const struct nx_addr *addr
 	return p->n ? bsearch(&key, p->v, p->n, sizeof(key), entry_cmp) : NULL;
 }
 
-static void encode(uint8_t *buf, uint8_t type, uint32_t seq)
+#define FLAG_READY 0x01 /* the sender wants the direct path to the receiver */
+
+static void encode(uint8_t *buf, uint8_t type, uint8_t flags, uint32_t seq)
 {
 	uint32_t nseq = htonl(seq);
 
 	memset(buf, 0, MSG_LEN);
 	memcpy(buf, magic, sizeof(magic));
 	buf[4] = type;
+	buf[5] = flags;
 	memcpy(buf + 8, &nseq, sizeof(nseq));
 }
 
@@ -96,8 +110,8 @@ static void send_probe(struct nexd_probe *p, struct entry *e, uint64_t now)
 
 	e->seq++;
 	e->outstanding = true;
-	e->sent_ms = now;
-	encode(buf, TYPE_REQUEST, e->seq);
+	e->sent_us = now_us();
+	encode(buf, TYPE_REQUEST, e->ready ? FLAG_READY : 0, e->seq);
 	if (nx_addr_to_sockaddr(&e->addr, NEXD_PROBE_PORT, &ss, &sl) < 0)
 		return;
 	/* No route yet, or WireGuard has no session: it counts as a probe not answered. */
@@ -118,7 +132,8 @@ static void tick(struct nx_timer *t, void *arg)
 			next = e->next_ms < next ? e->next_ms : next;
 			continue;
 		}
-		if (e->outstanding) {
+		/* An early probe (readiness changed) does not make the last one a miss. */
+		if (e->outstanding && now_us() - e->sent_us >= NEXD_PROBE_FAST_MS * 1000u / 2) {
 			e->r.misses++;
 			e->answered_in_a_row = 0;
 			if (e->r.ok && e->r.misses >= NEXD_PROBE_MISSES) {
@@ -157,20 +172,26 @@ static void on_readable(struct nx_fdwatch *w, int fd, unsigned what, void *arg)
 			return;
 		if (n != MSG_LEN || memcmp(buf, magic, sizeof(magic)) != 0)
 			continue;
+		if (nx_addr_from_sockaddr(&ss, &from, NULL) < 0)
+			continue;
+		e = find(p, &from);
 		if (buf[4] == TYPE_REQUEST) {
+			if (e)
+				e->peer_ready_at_ms = buf[5] & FLAG_READY ? nx_now_ms() : 0;
 			buf[4] = TYPE_REPLY;
 			(void)sendto(fd, buf, MSG_LEN, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
+			if (e && (buf[5] & FLAG_READY))
+				nexd_dplane_changed(p->nexd); /* it may be time to go direct */
 			continue;
 		}
-		if (buf[4] != TYPE_REPLY || nx_addr_from_sockaddr(&ss, &from, NULL) < 0 ||
-		    !(e = find(p, &from)))
+		if (buf[4] != TYPE_REPLY || !e)
 			continue;
 		memcpy(&seq, buf + 8, sizeof(seq));
 		if (!e->outstanding || ntohl(seq) != e->seq)
 			continue; /* late: that probe already counted as a miss */
 		e->outstanding = false;
 		e->r.misses = 0;
-		e->r.rtt_us = (uint32_t)((nx_now_ms() - e->sent_ms) * 1000);
+		e->r.rtt_us = (uint32_t)(now_us() - e->sent_us);
 		e->answered_in_a_row++;
 		e->r.ever = true;
 		if (!e->r.ok) {
@@ -279,5 +300,23 @@ bool nexd_probe_get(const struct nexd *nexd, const struct nx_wgkey *key,
 	if (!e)
 		return false;
 	*out = e->r;
+	/* A peer that stopped saying so (it probes every 500 ms at the slowest) is not ready. */
+	out->peer_ready = e->peer_ready_at_ms && nx_now_ms() - e->peer_ready_at_ms < 2000;
 	return true;
+}
+
+void nexd_probe_set_ready(struct nexd *nexd, const struct nx_wgkey *key, bool ready)
+{
+	struct nx_addr addr;
+	struct entry *e;
+
+	if (!nexd->probe)
+		return;
+	nexd_probe_addr(key, &addr);
+	e = find(nexd->probe, &addr);
+	if (!e || e->ready == ready)
+		return;
+	e->ready = ready;
+	e->next_ms = nx_now_ms(); /* tell the peer now */
+	nx_timer_arm(&nexd->probe->tick, 0);
 }

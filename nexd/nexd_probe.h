@@ -36,6 +36,7 @@ struct nexd_probe_result {
 	uint32_t rtt_us;	   /* of the last answer */
 	uint64_t ok_since_ms;	   /* monotonic: when it last became ok (0 while not ok) */
 	uint64_t probing_since_ms; /* when probing this peer started */
+	bool peer_ready;	   /* the peer's last probe said it wants the direct path to us */
 };
 
 /* Binds [own probe address]:NEXD_PROBE_PORT on the tunnel interface (the address must be
@@ -46,6 +47,11 @@ void nexd_probe_stop(struct nexd *nexd);
 /* The peers to probe (their public keys); others are forgotten.  A peer's state survives
  * across calls while it stays listed. */
 int nexd_probe_set_peers(struct nexd *nexd, const struct nx_wgkey *keys, size_t n);
+
+/* Whether this device wants the direct path to a peer, carried in its probes so that both
+ * ends leave a relay together (WireGuard drops what arrives from a peer other than the one
+ * its source address is routed to).  A change sends a probe at once. */
+void nexd_probe_set_ready(struct nexd *nexd, const struct nx_wgkey *key, bool ready);
 
 /* The state of a peer's direct path; false when the peer is not probed. */
 bool nexd_probe_get(const struct nexd *nexd, const struct nx_wgkey *key,

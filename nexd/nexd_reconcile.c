@@ -514,34 +514,45 @@ static int update_probes(struct nexd *nexd)
 	return rc;
 }
 
-/* The relay to send through: a relay peer whose direct path answers, the quickest. */
-static struct nexd_peer *best_relay(struct nexd *nexd)
+static bool relay_answers(struct nexd *nexd, const struct nexd_peer *relay)
+{
+	struct nexd_probe_result r;
+
+	return relay && relay->valid && !relay->shadowed && relay->dev.relay &&
+	       nexd_probe_get(nexd, &relay->dev.public_key, &r) && r.ok;
+}
+
+/* The relay for a peer: the one in use while it answers, else the answering relay with the
+ * lowest public key — a choice both ends of a pair make alike, as they must: WireGuard drops
+ * a packet that arrives from a peer other than the one its source address is routed to. */
+static struct nexd_peer *relay_for(struct nexd *nexd, const struct nexd_peer *p)
 {
 	struct nexd_peer *best = NULL;
-	uint32_t best_rtt = UINT32_MAX;
 
+	if (p->via_relay) {
+		struct nexd_peer *cur = nexd_peers_find_key(nexd->peers, &p->relay_key);
+
+		if (relay_answers(nexd, cur))
+			return cur;
+	}
 	for (size_t i = 0; i < nexd_peers_count(nexd->peers); i++) {
-		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
-		struct nexd_probe_result r;
+		struct nexd_peer *r = nexd_peers_at(nexd->peers, i);
 
-		if (!p->valid || p->shadowed || !p->dev.relay ||
-		    !nexd_probe_get(nexd, &p->dev.public_key, &r) || !r.ok)
-			continue;
-		if (r.rtt_us < best_rtt) {
-			best = p;
-			best_rtt = r.rtt_us;
-		}
+		if (relay_answers(nexd, r) &&
+		    (!best ||
+		     memcmp(r->dev.public_key.b, best->dev.public_key.b, NX_WG_KEY_LEN) < 0))
+			best = r;
 	}
 	return best;
 }
 
 /* Per peer: direct while its direct path answers (or is still being proven); through a
- * relay once it failed, or never answered within PROVE_TIMEOUT_MS; back to direct once it
- * has answered again for RETURN_AFTER_MS.  Relays, and this device when it is one, always
- * go direct.  Sets nexd->path_pending while a decision waits on time. */
+ * relay once it failed, or never answered within PROVE_TIMEOUT_MS; back to direct when the
+ * direct path has answered for RETURN_AFTER_MS and the peer says (in its probes) that it is
+ * ready too, so that both ends switch together.  Relays, and this device when it is one,
+ * always go direct.  Sets nexd->path_pending while a decision waits on time. */
 static void choose_paths(struct nexd *nexd, struct claim *claims, size_t n_claims)
 {
-	struct nexd_peer *relay = nexd->cfg.relay ? NULL : best_relay(nexd);
 	uint64_t now = nx_now_ms();
 
 	nexd->path_pending = false;
@@ -551,34 +562,37 @@ static void choose_paths(struct nexd *nexd, struct claim *claims, size_t n_claim
 		bool known = nexd_probe_get(nexd, &p->dev.public_key, &r);
 		bool direct_failed =
 			known && (r.ever ? !r.ok : now - r.probing_since_ms >= PROVE_TIMEOUT_MS);
-		struct nexd_peer *was =
-			p->via_relay ? nexd_peers_find_key(nexd->peers, &p->relay_key) : NULL;
+		bool ready = r.ok && now - r.ok_since_ms >= RETURN_AFTER_MS;
+		struct nexd_peer *relay = NULL;
 
-		if (!p->valid || p->shadowed || p->dev.relay || !relay) {
+		if (p->valid && !p->shadowed && !p->dev.relay && !nexd->cfg.relay)
+			relay = relay_for(nexd, p);
+		if (!relay) {
 			p->via_relay = false;
 		} else if (!p->via_relay && direct_failed) {
 			p->via_relay = true;
 			nx_notice("path: %s (%s) via relay %s: no direct path", p->dev.id,
 				  p->dev.hostname, relay->dev.hostname);
-		} else if (p->via_relay && r.ok && now - r.ok_since_ms >= RETURN_AFTER_MS) {
+		} else if (p->via_relay && ready && r.peer_ready) {
 			p->via_relay = false;
 			nx_notice("path: %s (%s) direct again", p->dev.id, p->dev.hostname);
-		} else if (p->via_relay && was != relay) {
+		} else if (p->via_relay && !nx_wgkey_eq(&p->relay_key, &relay->dev.public_key)) {
 			nx_notice("path: %s (%s) moves to relay %s", p->dev.id, p->dev.hostname,
 				  relay->dev.hostname);
 		}
-		if (p->via_relay) {
+		if (p->via_relay)
 			p->relay_key = relay->dev.public_key;
-			if (r.ok)
-				nexd->path_pending = true; /* returning to direct soon */
-		} else if (known && !r.ever && !direct_failed && relay) {
-			nexd->path_pending = true; /* still proving */
-		}
+		/* Direct, or about to be: say so in the probes. */
+		nexd_probe_set_ready(nexd, &p->dev.public_key, !p->via_relay || ready);
+		if ((p->via_relay && r.ok) || (relay && known && !r.ever && !direct_failed))
+			nexd->path_pending = true;
 	}
 	for (size_t i = 0; i < n_claims; i++) {
 		struct nexd_peer *p = claims[i].peer;
+		struct nexd_peer *relay =
+			p->via_relay ? nexd_peers_find_key(nexd->peers, &p->relay_key) : NULL;
 
-		claims[i].via = p->via_relay && !claims[i].probe && relay ? relay : p;
+		claims[i].via = relay && !claims[i].probe ? relay : p;
 	}
 }
 

@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1107,6 +1109,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return n;
 }
 
+/* Twice the heartbeat interval, plus margin for a slow client on a lossy path. */
+#define STREAM_USER_TIMEOUT_MS 12000
+
 struct nexsrv_stream *nexsrv_stream_start(struct nexsrv_req *req)
 {
 	struct nexsrv_http *http = req->http;
@@ -1136,6 +1141,14 @@ struct nexsrv_stream *nexsrv_stream_start(struct nexsrv_req *req)
 	s->q_limit = http->stream_queue_limit;
 	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	s->fd = ci ? ci->connect_fd : -1;
+	if (s->fd >= 0) {
+		/* A client that vanished (power lost, link down, NAT mapping gone) never closes
+		 * its stream: unacknowledged heartbeats end it after STREAM_USER_TIMEOUT_MS, so
+		 * its device goes offline and its prefixes fail over. */
+		unsigned int timeout = STREAM_USER_TIMEOUT_MS;
+
+		(void)setsockopt(s->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
+	}
 
 	pthread_mutex_lock(&http->streams_lock);
 	s->id = ++http->next_stream_id;

@@ -58,9 +58,9 @@ struct nexsrv_watch;
 #define NEXSRV_WATCH_CONTENT_TYPE "application/json;stream=watch"
 
 /* An empty line this often on every stream, so that proxies and clients see it alive. */
-#define NEXSRV_WATCH_HEARTBEAT_S   15
+#define NEXSRV_WATCH_HEARTBEAT_S   5
 /* Test-only: the heartbeat interval in milliseconds, read once when the hub starts, so
- * that a lab test need not wait 15 s.  Not a configuration knob. */
+ * that a lab test need not wait 5 s.  Not a configuration knob. */
 #define NEXSRV_WATCH_HEARTBEAT_ENV "NEXSRV_TEST_WATCH_HEARTBEAT_MS"
 /* How often tombstones older than cfg.tombstone_retention_s are purged. */
 #define NEXSRV_WATCH_GC_INTERVAL_S 60

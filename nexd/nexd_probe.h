@@ -4,7 +4,7 @@
  * address of its own, derived from its public key inside NEXD_PROBE_PREFIX (so both sides
  * know it without asking the controller) and always routed to that device's own WireGuard
  * peer, never through a relay: a probe answered proves the direct path, whichever way the
- * device's traffic goes at the time.  Probes go every 150 ms while a path is being proven or
+ * device's traffic goes at the time.  Probes go every 100 ms while a path is being proven or
  * is suspect and every 500 ms while it is stable; three unanswered in a row mark it failed.
  */
 #ifndef NEXD_PROBE_H
@@ -21,7 +21,7 @@
 #define NEXD_PROBE_PORT	     6174
 #define NEXD_PROBE_PREFIX    "fd6e:6578:6f64::/48"
 #define NEXD_PROBE_MISSES    3	 /* unanswered probes that fail a path */
-#define NEXD_PROBE_FAST_MS   150 /* while proving or suspect */
+#define NEXD_PROBE_FAST_MS   100 /* while proving or suspect */
 #define NEXD_PROBE_STABLE_MS 500 /* while stable */
 
 struct nexd;

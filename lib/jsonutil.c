@@ -420,7 +420,7 @@ out:
 	return obj;
 }
 
-static const char *json_type_desc(struct json_object *v)
+const char *nx_json_type_name(const struct json_object *v)
 {
 	switch (json_object_get_type(v)) {
 	case json_type_null:
@@ -450,7 +450,7 @@ static int get_field(struct json_object *obj, const char *key, enum json_type wa
 	*v = NULL;
 	if (!obj || !json_object_is_type(obj, json_type_object))
 		return nx_err_set(err, EINVAL, "cannot read field \"%s\" from %s", key,
-				  json_type_desc(obj));
+				  nx_json_type_name(obj));
 	if (!json_object_object_get_ex(obj, key, v)) {
 		if (optional)
 			return 0;
@@ -460,7 +460,7 @@ static int get_field(struct json_object *obj, const char *key, enum json_type wa
 		return 0;
 	if (!json_object_is_type(*v, want))
 		return nx_err_set(err, EINVAL, "field \"%s\" must be %s, got %s", key, want_desc,
-				  json_type_desc(*v));
+				  nx_json_type_name(*v));
 	return 1;
 }
 

@@ -53,6 +53,10 @@ struct json_object *nx_json_parse(const char *buf, size_t len, size_t max_depth,
  * character (\u0000) are rejected with -EINVAL.  Integers must be JSON
  * integers: 1.0 and 1e3 are not.
  */
+/* The type of a value in words for messages: "null", "a boolean", "an integer", "a number
+ * with a fraction or exponent", "an object", "an array", "a string". */
+const char *nx_json_type_name(const struct json_object *v);
+
 int nx_json_get_string(struct json_object *obj, const char *key, const char **out,
 		       struct nx_err *err);
 int nx_json_get_int64(struct json_object *obj, const char *key, int64_t *out, struct nx_err *err);

@@ -54,27 +54,6 @@ static int fail(struct nx_err *err, int code, const char *field, const char *fmt
 	return nx_err_set(err, code, "%s: %s", field, why);
 }
 
-static const char *type_name(const struct json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_null:
-		return "null";
-	case json_type_boolean:
-		return "a boolean";
-	case json_type_double:
-		return "a number";
-	case json_type_int:
-		return "an integer";
-	case json_type_object:
-		return "an object";
-	case json_type_array:
-		return "an array";
-	case json_type_string:
-		return "a string";
-	}
-	return "something else";
-}
-
 /* Untrusted text, made safe and short for a message. */
 static const char *quote(char *buf, size_t size, const char *s)
 {
@@ -122,7 +101,7 @@ static int get_string(const struct json_object *obj, const char *field, const ch
 		return 0;
 	}
 	if (!json_object_is_type(v, json_type_string))
-		return fail(err, EINVAL, field, "must be a string, got %s", type_name(v));
+		return fail(err, EINVAL, field, "must be a string, got %s", nx_json_type_name(v));
 	s = json_object_get_string(v);
 	n = strlen(s);
 	if (n != (size_t)json_object_get_string_len(v))
@@ -149,7 +128,7 @@ static int get_int64(const struct json_object *obj, const char *field, const cha
 		return 0;
 	}
 	if (!json_object_is_type(v, json_type_int))
-		return fail(err, EINVAL, field, "must be an integer, got %s", type_name(v));
+		return fail(err, EINVAL, field, "must be an integer, got %s", nx_json_type_name(v));
 	/* json-c keeps integers above INT64_MAX as unsigned and saturates the signed read. */
 	i = json_object_get_int64(v);
 	if (i == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX)
@@ -168,7 +147,7 @@ static int get_bool(const struct json_object *obj, const char *field, const char
 	if (!member(obj, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_boolean))
-		return fail(err, EINVAL, field, "must be a boolean, got %s", type_name(v));
+		return fail(err, EINVAL, field, "must be a boolean, got %s", nx_json_type_name(v));
 	*out = json_object_get_boolean(v);
 	return 1;
 }
@@ -183,7 +162,7 @@ static int get_array(const struct json_object *obj, const char *field, const cha
 	if (!member(obj, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_array))
-		return fail(err, EINVAL, field, "must be an array, got %s", type_name(v));
+		return fail(err, EINVAL, field, "must be an array, got %s", nx_json_type_name(v));
 	n = json_object_array_length(v);
 	if (n > max)
 		return fail(err, EINVAL, field, "has %zu entries, at most %zu are allowed", n, max);
@@ -301,7 +280,8 @@ static int event_error(const struct json_object *obj, struct nexd_event *ev, str
 	if (!member(obj, "value", &v))
 		return fail(err, ENOENT, "event.value", "is missing");
 	if (!json_object_is_type(v, json_type_object))
-		return fail(err, EINVAL, "event.value", "must be an object, got %s", type_name(v));
+		return fail(err, EINVAL, "event.value", "must be an object, got %s",
+			    nx_json_type_name(v));
 	rc = get_int64(v, "event.value.code", "code", true, &code, err);
 	if (rc < 0)
 		return rc;
@@ -342,7 +322,8 @@ int nexd_event_parse(const char *line, size_t len, struct nexd_event *ev, struct
 		return fail(err, rc, "event", "%s", why.msg[0] ? why.msg : "not JSON");
 	}
 	if (!json_object_is_type(obj, json_type_object)) {
-		rc = fail(err, EINVAL, "event", "must be an object, got %s", type_name(obj));
+		rc = fail(err, EINVAL, "event", "must be an object, got %s",
+			  nx_json_type_name(obj));
 		goto out;
 	}
 	rc = get_string(obj, "event.type", "type", true, NEXD_TEXT_MAX, false, &type, err);
@@ -374,7 +355,7 @@ int nexd_event_parse(const char *line, size_t len, struct nexd_event *ev, struct
 		}
 		if (!json_object_is_type(v, json_type_object)) {
 			rc = fail(err, EINVAL, "event.value", "must be an object, got %s",
-				  type_name(v));
+				  nx_json_type_name(v));
 			break;
 		}
 		ev->value = json_object_get(v);
@@ -427,7 +408,8 @@ static int device_endpoints(const struct json_object *obj, struct nexd_device_in
 
 		snprintf(field, sizeof(field), "device.endpoints[%zu]", i);
 		if (!json_object_is_type(ep, json_type_object))
-			return fail(err, EINVAL, field, "must be an object, got %s", type_name(ep));
+			return fail(err, EINVAL, field, "must be an object, got %s",
+				    nx_json_type_name(ep));
 		snprintf(field, sizeof(field), "device.endpoints[%zu].source", i);
 		rc = get_string(ep, field, "source", true, NEXD_ENDPOINT_SRC_MAX - 1, true, &source,
 				err);
@@ -473,7 +455,8 @@ static int device_tunnel_ip(const struct json_object *obj, const char *key, sa_f
 
 		snprintf(field, sizeof(field), "device.%s[%zu]", key, i);
 		if (!json_object_is_type(ip, json_type_object))
-			return fail(err, EINVAL, field, "must be an object, got %s", type_name(ip));
+			return fail(err, EINVAL, field, "must be an object, got %s",
+				    nx_json_type_name(ip));
 		snprintf(field, sizeof(field), "device.%s[%zu].address", key, i);
 		rc = get_string(ip, field, "address", true, NX_ADDR_STRLEN, false, &address, err);
 		if (rc < 0)
@@ -515,7 +498,8 @@ static int device_allowed_ips(const struct json_object *obj, struct nx_err *err)
 
 		snprintf(field, sizeof(field), "device.allowed_ips[%zu]", i);
 		if (!json_object_is_type(v, json_type_string))
-			return fail(err, EINVAL, field, "must be a string, got %s", type_name(v));
+			return fail(err, EINVAL, field, "must be a string, got %s",
+				    nx_json_type_name(v));
 		if (nx_prefix_parse_n(json_object_get_string(v),
 				      (size_t)json_object_get_string_len(v), &p,
 				      NX_PREFIX_ALLOW_HOST, &why) < 0)
@@ -552,7 +536,8 @@ static int prefix_list(const struct json_object *obj, const char *key, struct nx
 
 		snprintf(field, sizeof(field), "%s[%zu]", name, i);
 		if (!json_object_is_type(v, json_type_string))
-			return fail(err, EINVAL, field, "must be a string, got %s", type_name(v));
+			return fail(err, EINVAL, field, "must be a string, got %s",
+				    nx_json_type_name(v));
 		if (nx_prefix_parse_n(json_object_get_string(v),
 				      (size_t)json_object_get_string_len(v), &p,
 				      NX_PREFIX_ALLOW_HOST, &why) < 0)
@@ -618,7 +603,8 @@ static int device_parse(const struct json_object *v, bool deleted, struct nexd_d
 	int rc;
 
 	if (!v || !json_object_is_type(v, json_type_object))
-		return fail(err, EINVAL, "device", "must be an object, got %s", type_name(v));
+		return fail(err, EINVAL, "device", "must be an object, got %s",
+			    nx_json_type_name(v));
 	if ((rc = get_uuid(v, "device.id", "id", true, false, d->id, err)) < 0)
 		return rc;
 	if ((rc = get_revision(v, "device.revision", &d->revision, err)) < 0)
@@ -755,7 +741,7 @@ int nexd_vpc_parse(const struct json_object *v, struct nexd_vpc_info *out, struc
 
 	memset(out, 0, sizeof(*out));
 	if (!v || !json_object_is_type(v, json_type_object)) {
-		rc = fail(err, EINVAL, "vpc", "must be an object, got %s", type_name(v));
+		rc = fail(err, EINVAL, "vpc", "must be an object, got %s", nx_json_type_name(v));
 		goto out;
 	}
 	if ((rc = get_uuid(v, "vpc.id", "id", true, false, out->id, err)) < 0)

@@ -42,27 +42,6 @@ static int fail_err(struct nexsrv_input_error *e, int code, const char *field,
 	return fail(e, code < 0 ? -code : code, field, "%s", why->msg[0] ? why->msg : "invalid");
 }
 
-static const char *type_name(struct json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_null:
-		return "null";
-	case json_type_boolean:
-		return "a boolean";
-	case json_type_double:
-		return "a number";
-	case json_type_int:
-		return "an integer";
-	case json_type_object:
-		return "an object";
-	case json_type_array:
-		return "an array";
-	case json_type_string:
-		return "a string";
-	}
-	return "something else";
-}
-
 /* A member of obj: 1 with *v set when present and not null, 0 when absent or null. */
 static int member(struct json_object *obj, const char *key, struct json_object **v)
 {
@@ -82,7 +61,7 @@ static int opt_string(struct json_object *obj, const char *key, const char *fiel
 	if (!member(obj, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
-		return fail(e, EINVAL, field, "must be a string, got %s", type_name(v));
+		return fail(e, EINVAL, field, "must be a string, got %s", nx_json_type_name(v));
 	s = json_object_get_string(v);
 	if (strlen(s) != (size_t)json_object_get_string_len(v))
 		return fail(e, EINVAL, field, "contains a NUL character");
@@ -98,7 +77,7 @@ static int opt_bool(struct json_object *obj, const char *key, bool *out,
 	if (!member(obj, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_boolean))
-		return fail(e, EINVAL, key, "must be a boolean, got %s", type_name(v));
+		return fail(e, EINVAL, key, "must be a boolean, got %s", nx_json_type_name(v));
 	*out = json_object_get_boolean(v);
 	return 1;
 }
@@ -111,7 +90,7 @@ static int opt_array(struct json_object *obj, const char *key, struct json_objec
 	if (!member(obj, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_array))
-		return fail(e, EINVAL, key, "must be an array, got %s", type_name(v));
+		return fail(e, EINVAL, key, "must be an array, got %s", nx_json_type_name(v));
 	*out = v;
 	return 1;
 }
@@ -209,7 +188,7 @@ int nexsrv_vpc_input_parse(struct json_object *body, struct nexsrv_vpc_input *in
 	memset(in, 0, sizeof(*in));
 	if (!json_object_is_type(body, json_type_object))
 		return fail(e, EINVAL, "", "the body must be a JSON object, got %s",
-			    type_name(body));
+			    nx_json_type_name(body));
 	rc = opt_uuid(body, "organization_id", false, in->organization_id, e);
 	if (rc < 0)
 		return rc;
@@ -257,7 +236,7 @@ static int rule_port(struct json_object *rule, const char *key, const char *fiel
 	if (!member(rule, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_int))
-		return fail(e, EINVAL, field, "must be an integer, got %s", type_name(v));
+		return fail(e, EINVAL, field, "must be an integer, got %s", nx_json_type_name(v));
 	*out = json_object_get_int64(v);
 	if (*out < 0 || *out > 65535 ||
 	    (*out == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX))
@@ -323,7 +302,7 @@ static int rule_parse(struct json_object *rule, const char *where, struct json_o
 	int rc;
 
 	if (!json_object_is_type(rule, json_type_object))
-		return fail(e, EINVAL, where, "must be an object, got %s", type_name(rule));
+		return fail(e, EINVAL, where, "must be an object, got %s", nx_json_type_name(rule));
 	snprintf(field, sizeof(field), "%s.ip_protocol", where);
 	rc = opt_string(rule, "ip_protocol", field, &proto, e);
 	if (rc < 0)
@@ -355,7 +334,8 @@ static int rule_parse(struct json_object *rule, const char *where, struct json_o
 
 	snprintf(field, sizeof(field), "%s.ip_ranges", where);
 	if (member(rule, "ip_ranges", &ranges) && !json_object_is_type(ranges, json_type_array))
-		return fail(e, EINVAL, field, "must be an array, got %s", type_name(ranges));
+		return fail(e, EINVAL, field, "must be an array, got %s",
+			    nx_json_type_name(ranges));
 	n = ranges ? json_object_array_length(ranges) : 0;
 	if (n > NEXSRV_SECGROUP_RANGES)
 		return fail(e, EINVAL, field, "has %zu entries, at most %d are allowed", n,
@@ -367,7 +347,8 @@ static int rule_parse(struct json_object *rule, const char *where, struct json_o
 
 		snprintf(field, sizeof(field), "%s.ip_ranges[%zu]", where, i);
 		if (!json_object_is_type(v, json_type_string))
-			return fail(e, EINVAL, field, "must be a string, got %s", type_name(v));
+			return fail(e, EINVAL, field, "must be a string, got %s",
+				    nx_json_type_name(v));
 		if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
 			return fail(e, EINVAL, field, "contains a NUL character");
 		if (rule_range(json_object_get_string(v), fam, field, text, sizeof(text), e) < 0)
@@ -386,7 +367,7 @@ int nexsrv_secgroup_rules_parse(struct json_object *rules, const char *name,
 
 	*out = NULL;
 	if (rules && !json_object_is_type(rules, json_type_array))
-		return fail(e, EINVAL, name, "must be an array, got %s", type_name(rules));
+		return fail(e, EINVAL, name, "must be an array, got %s", nx_json_type_name(rules));
 	n = rules ? json_object_array_length(rules) : 0;
 	if (n > NEXSRV_SECGROUP_MAX)
 		return fail(e, EINVAL, name, "has %zu rules, at most %d are allowed", n,
@@ -425,7 +406,7 @@ int nexsrv_secgroup_input_parse(struct json_object *body, bool create,
 	memset(in, 0, sizeof(*in));
 	if (!json_object_is_type(body, json_type_object))
 		return fail(e, EINVAL, "", "the body must be a JSON object, got %s",
-			    type_name(body));
+			    nx_json_type_name(body));
 	if (create) {
 		rc = opt_uuid(body, "vpc_id", false, in->vpc_id, e);
 		if (rc < 0)
@@ -522,7 +503,8 @@ static int device_endpoints(struct json_object *body, struct nexsrv_device_input
 
 		snprintf(field, sizeof(field), "endpoints[%zu]", i);
 		if (!json_object_is_type(ep, json_type_object))
-			return fail(e, EINVAL, field, "must be an object, got %s", type_name(ep));
+			return fail(e, EINVAL, field, "must be an object, got %s",
+				    nx_json_type_name(ep));
 		snprintf(field, sizeof(field), "endpoints[%zu].source", i);
 		rc = opt_string(ep, "source", field, &source, e);
 		if (rc < 0)
@@ -567,7 +549,8 @@ static int device_advertise(struct json_object *body, struct nexsrv_device_input
 
 		snprintf(field, sizeof(field), "advertise_cidrs[%zu]", i);
 		if (!json_object_is_type(v, json_type_string))
-			return fail(e, EINVAL, field, "must be a string, got %s", type_name(v));
+			return fail(e, EINVAL, field, "must be a string, got %s",
+				    nx_json_type_name(v));
 		if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
 			return fail(e, EINVAL, field, "contains a NUL character");
 		if (nx_prefix_parse(json_object_get_string(v), p,
@@ -601,7 +584,7 @@ static int device_ipv4_request(struct json_object *body, struct nexsrv_device_in
 	ip = json_object_array_get_idx(list, 0);
 	if (!json_object_is_type(ip, json_type_object))
 		return fail(e, EINVAL, "ipv4_tunnel_ips[0]", "must be an object, got %s",
-			    type_name(ip));
+			    nx_json_type_name(ip));
 	rc = opt_string(ip, "address", "ipv4_tunnel_ips[0].address", &address, e);
 	if (rc < 0)
 		return rc;
@@ -624,7 +607,8 @@ static int device_priority(struct json_object *body, struct nexsrv_device_input 
 	if (!member(body, "priority", &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_int))
-		return fail(e, EINVAL, "priority", "must be an integer, got %s", type_name(v));
+		return fail(e, EINVAL, "priority", "must be an integer, got %s",
+			    nx_json_type_name(v));
 	n = json_object_get_int64(v);
 	if (n < 0 || n > NEXSRV_DEVICE_PRIORITY_MAX) /* json-c clamps what int64 cannot hold */
 		return fail(e, EINVAL, "priority", "%s is out of range: 0 to %d",
@@ -660,7 +644,7 @@ int nexsrv_device_input_parse(struct json_object *body, enum nexsrv_device_mode 
 	memset(in, 0, sizeof(*in));
 	if (!json_object_is_type(body, json_type_object))
 		return fail(e, EINVAL, "", "the body must be a JSON object, got %s",
-			    type_name(body));
+			    nx_json_type_name(body));
 	rc = opt_uuid(body, "vpc_id", false, in->vpc_id, e);
 	if (rc < 0)
 		return rc;
@@ -815,7 +799,7 @@ int nexsrv_regkey_input_parse(struct json_object *body, bool create, struct nexs
 	memset(in, 0, sizeof(*in));
 	if (!json_object_is_type(body, json_type_object))
 		return fail(e, EINVAL, "", "the body must be a JSON object, got %s",
-			    type_name(body));
+			    nx_json_type_name(body));
 	if (create) {
 		rc = opt_uuid(body, "vpc_id", false, in->vpc_id, e);
 		if (rc < 0)
@@ -858,7 +842,7 @@ int nexsrv_regkey_input_parse(struct json_object *body, bool create, struct nexs
 	if (member(body, "settings", &v)) {
 		if (!json_object_is_type(v, json_type_object))
 			return fail(e, EINVAL, "settings", "must be an object, got %s",
-				    type_name(v));
+				    nx_json_type_name(v));
 		in->settings = v;
 		in->present |= NEXSRV_RK_SETTINGS;
 	} else if (!create && json_object_object_get_ex(body, "settings", &v)) {

@@ -78,11 +78,28 @@ class Controller:
         assert key.startswith("RK:"), key
         return vpc, key
 
+    def api(self, method, path, token, body=None):
+        """One REST request from the controller's namespace: (status, parsed body or None)."""
+        argv = ["curl", "-s", "-X", method, "-w", "\n%{http_code}",
+                "-H", f"Authorization: Bearer {token}"]
+        if body is not None:
+            argv += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+        out = self.lab.cmd(self.node, *argv, f"{self.url}{path}")
+        text, status = out.rsplit("\n", 1)
+        return int(status), (json.loads(text) if text.strip() else None)
+
     def stop(self):
         return self.daemon.stop()
 
     def cleanup(self):
         self.daemon.cleanup()
+
+
+def user_token(lab, node, idp, sub):
+    """An access token of the test IdP (running in namespace node) for user sub."""
+    out = lab.cmd(node, "curl", "-sf", "-X", "POST", "-H", "Content-Type: application/json",
+                  "-d", json.dumps({"sub": sub}), f"{idp.issuer}/test/token")
+    return json.loads(out)["access_token"]
 
 
 class Agent:

@@ -11,19 +11,23 @@ packets, and drop a deleted device everywhere.
 """
 
 import itertools
+import os
 import subprocess
 import time
 
 import pytest
 
 from lab import Lab, wait_until
-from nexd_env import Agent, Controller, probe_addr
+from idp import start_idp
+from nexd_env import Agent, Controller, probe_addr, user_token
 
 
 @pytest.fixture
 def mesh(postgres):
+    """A user (alice, of the test IdP) whose default VPC the three devices join with a
+    registration key she made through the API."""
     lab = Lab(label="mesh")
-    ctl = agents = None
+    idp = ctl = agents = None
     try:
         lan = lab.switch("lan")
         nodes = {}
@@ -31,9 +35,17 @@ def mesh(postgres):
                          ("c", "10.0.0.13")):
             nodes[name] = lab.host(name)
             lab.link(nodes[name], lan, addr_a=f"{ip}/24")
-        ctl = Controller(lab, postgres, nodes["ctl"], "10.0.0.1").start()
-        vpc, key = ctl.bootstrap()
-        agents = {n: Agent(lab, nodes[n], ctl.url, key) for n in ("a", "b", "c")}
+        idp = start_idp(host="10.0.0.1", netns=nodes["ctl"].ns,
+                        log_path=os.path.join(lab.tmp, "idp.log"))
+        ctl = Controller(lab, postgres, nodes["ctl"], "10.0.0.1",
+                         extra=f" oidc-issuer {idp.issuer}\n oidc-audience {idp.audience}\n"
+                               f" oidc-client-id nexodus-cli\n").start()
+        ctl.alice = user_token(lab, nodes["ctl"], idp, "alice")
+        status, me = ctl.api("GET", "/api/users/me", ctl.alice)
+        assert status == 200, me
+        status, rk = ctl.api("POST", "/api/reg-keys", ctl.alice, {"vpc_id": me["id"]})
+        assert status in (200, 201), rk
+        agents = {n: Agent(lab, nodes[n], ctl.url, rk["bearer_token"]) for n in ("a", "b", "c")}
         for a in agents.values():
             a.start()
         for a in agents.values():
@@ -46,6 +58,8 @@ def mesh(postgres):
             a.cleanup()
         if ctl:
             ctl.cleanup()
+        if idp:
+            idp.stop()
         lab.teardown()
 
 
@@ -87,11 +101,13 @@ def test_full_mesh_routes_and_delete(mesh):
         assert routes == {f"{o.tunnel_ipv4}/32" for o in others} | \
             {f"{o.tunnel_ipv6}/128" for o in others} | {f"{x}/128" for x in probes}
 
-    # The device C is deleted at the service: it disappears from A and B within a second.
+    # Its owner deletes device C through the API: it disappears from A and B within a second.
     c = agents["c"]
     c_id, c_key = c.status()["device_id"], c.status()["public_key"]
-    db.psql(f"DELETE FROM devices WHERE id = '{c_id}'")
+    status, _ = ctl.api("DELETE", f"/api/devices/{c_id}", ctl.alice)
+    assert status in (200, 204), status
     t0 = time.monotonic()
+    assert db.psql(f"SELECT count(*) FROM devices WHERE id = '{c_id}'") == "0"
     for a in (agents["a"], agents["b"]):
         wait_until(lambda: c_key not in a.wg_peers() and
                    f"{c.tunnel_ipv4}" not in a.kernel_routes("-4"),

@@ -12,7 +12,6 @@ packets, and drop a deleted device everywhere.
 
 import itertools
 import os
-import subprocess
 import time
 
 import pytest

@@ -522,19 +522,15 @@ static bool relay_answers(struct nexd *nexd, const struct nexd_peer *relay)
 	       nexd_probe_get(nexd, &relay->dev.public_key, &r) && r.ok;
 }
 
-/* The relay for a peer: the one in use while it answers, else the answering relay with the
- * lowest public key — a choice both ends of a pair make alike, as they must: WireGuard drops
- * a packet that arrives from a peer other than the one its source address is routed to. */
-static struct nexd_peer *relay_for(struct nexd *nexd, const struct nexd_peer *p)
+/* The relay to go through: the answering relay with the lowest public key — a choice both ends
+ * of a pair make alike, as they must (WireGuard drops a packet that arrives from a peer other
+ * than the one its source address is routed to), and that moves only when that relay stops
+ * or starts answering.  Not sticky: a choice made while one relay was not yet proven would
+ * otherwise keep the two ends apart. */
+static struct nexd_peer *choose_relay(struct nexd *nexd)
 {
 	struct nexd_peer *best = NULL;
 
-	if (p->via_relay) {
-		struct nexd_peer *cur = nexd_peers_find_key(nexd->peers, &p->relay_key);
-
-		if (relay_answers(nexd, cur))
-			return cur;
-	}
 	for (size_t i = 0; i < nexd_peers_count(nexd->peers); i++) {
 		struct nexd_peer *r = nexd_peers_at(nexd->peers, i);
 
@@ -553,6 +549,7 @@ static struct nexd_peer *relay_for(struct nexd *nexd, const struct nexd_peer *p)
  * always go direct.  Sets nexd->path_pending while a decision waits on time. */
 static void choose_paths(struct nexd *nexd, struct claim *claims, size_t n_claims)
 {
+	struct nexd_peer *answering = nexd->cfg.relay ? NULL : choose_relay(nexd);
 	uint64_t now = nx_now_ms();
 
 	nexd->path_pending = false;
@@ -565,8 +562,8 @@ static void choose_paths(struct nexd *nexd, struct claim *claims, size_t n_claim
 		bool ready = r.ok && now - r.ok_since_ms >= RETURN_AFTER_MS;
 		struct nexd_peer *relay = NULL;
 
-		if (p->valid && !p->shadowed && !p->dev.relay && !nexd->cfg.relay)
-			relay = relay_for(nexd, p);
+		if (p->valid && !p->shadowed && !p->dev.relay)
+			relay = answering;
 		if (!relay) {
 			p->via_relay = false;
 		} else if (!p->via_relay && direct_failed) {

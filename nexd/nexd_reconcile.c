@@ -584,13 +584,10 @@ static void choose_paths(struct nexd *nexd, struct claim *claims, size_t n_claim
 		if ((p->via_relay && r.ok) || (relay && known && !r.ever && !direct_failed))
 			nexd->path_pending = true;
 	}
-	for (size_t i = 0; i < n_claims; i++) {
-		struct nexd_peer *p = claims[i].peer;
-		struct nexd_peer *relay =
-			p->via_relay ? nexd_peers_find_key(nexd->peers, &p->relay_key) : NULL;
-
-		claims[i].via = relay && !claims[i].probe ? relay : p;
-	}
+	/* Every peer that goes through a relay goes through this one. */
+	for (size_t i = 0; i < n_claims; i++)
+		claims[i].via =
+			claims[i].peer->via_relay && !claims[i].probe ? answering : claims[i].peer;
 }
 
 int nexd_reconcile(struct nexd *nexd, struct nx_err *err)

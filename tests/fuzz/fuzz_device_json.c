@@ -5,8 +5,8 @@
  * enrolment and a device update, as a VPC, a registration key and a security
  * group (created and updated), and its inbound_rules / outbound_rules alone.  Every rejection
  * must name why; what is accepted must be canonical: endpoints print and parse
- * back to themselves, advertised prefixes are normalised, never a default
- * route, never twice, and normalised rules validate again to the same text.
+ * back to themselves, advertised prefixes are normalised, a default route only
+ * for an exit node, never twice, and normalised rules validate again to the same text.
  */
 #include "config.h"
 
@@ -48,8 +48,12 @@ static void check_device(struct json_object *body, enum nexsrv_device_mode mode,
 		struct nx_prefix n = in->advertise[i];
 
 		nx_prefix_normalize(&n);
-		if (nx_prefix_is_default(&in->advertise[i]) ||
-		    nx_prefix_cmp(&n, &in->advertise[i]) != 0)
+		if (nx_prefix_cmp(&n, &in->advertise[i]) != 0)
+			abort();
+		/* A default route is an exit node's; an update that leaves exit_node out
+		 * defers the check to the handler, which knows the device. */
+		if (nx_prefix_is_default(&n) && !in->exit_node &&
+		    (mode == NEXSRV_DEVICE_CREATE || (in->present & NEXSRV_DEV_EXIT_NODE)))
 			abort();
 		for (size_t j = 0; j < i; j++)
 			if (nx_prefix_cmp(&in->advertise[j], &in->advertise[i]) == 0)

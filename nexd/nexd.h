@@ -107,6 +107,7 @@ struct nexd_route {
 };
 
 struct nexd_peers;
+struct nexd_delta;
 struct nexd_ctrl;
 struct nexd_nat;
 struct nexd_probe;
@@ -135,9 +136,11 @@ struct nexd {
 	int ifindex;
 	bool dplane_up;
 	struct nexd_vpc_info vpc;
-	bool forwarding;      /* IP forwarding turned on (subnet router, relay) */
-	bool relay_installed; /* the relay's nftables table is in place */
-	bool path_pending;    /* a path decision waits on time: reconcile again soon */
+	bool forwarding;	  /* IP forwarding turned on (subnet router, relay) */
+	bool relay_installed;	  /* the relay's nftables table is in place */
+	bool path_pending;	  /* a path decision waits on time: reconcile again soon */
+	bool full_pending;	  /* a full reconciliation is scheduled: deltas wait for it */
+	struct nexd_delta *delta; /* peers' changes gathered for one write (nexd_delta.c) */
 	bool synced; /* a complete listing has arrived since start: stale state may be swept */
 	bool reconcile_timer_ready;
 	struct nx_timer reconcile_timer;
@@ -209,6 +212,7 @@ void nexd_login_free(struct nexd *nexd);
 /* nexd_peers.c: the peer table, keyed by device id. */
 struct nexd_peer {
 	struct nexd_device_info dev;
+	struct nx_addr probe_addr; /* nexd_probe_addr() of dev.public_key, set by upsert */
 	/* malloc'd, why it is ignored when not valid (NULL when valid); upsert frees it */
 	char *reason;
 	const char *path; /* "direct-local", "reflexive", "relay", "via-relay", "none" */
@@ -256,6 +260,17 @@ void nexd_relay_remove(struct nexd *nexd);
 
 /* nexd_reconcile.c */
 int nexd_reconcile(struct nexd *nexd, struct nx_err *err);
+
+/* nexd_delta.c: peers' changes written on their own (an allowed-IP move, a route), not by a
+ * full reconciliation.  before() ahead of each peer table change (old: the peer as it was,
+ * NULL if new), after() once it is made (now: the peer, NULL if removed); what a loop
+ * iteration gathered is written at once on the next.  Whatever a delta cannot decide alone
+ * (relays, shared keys, a full pass already due) schedules a full reconciliation instead. */
+void nexd_delta_before(struct nexd *nexd, const struct nexd_peer *old);
+void nexd_delta_after(struct nexd *nexd, const struct nexd_peer *now);
+/* A full pass is starting: what deltas gathered is in it. */
+void nexd_delta_discard(struct nexd *nexd);
+void nexd_delta_free(struct nexd *nexd);
 const struct nexd_route *nexd_route_find(const struct nexd *nexd, const struct nx_prefix *p);
 
 /* nexd_show.c */

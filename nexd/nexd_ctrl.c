@@ -370,11 +370,17 @@ static void on_device(struct nexd_ctrl *c, struct nexd_event *ev)
 		nexd_device_info_clear(&d);
 		return;
 	}
+	/* A listing is written by one full pass at its tail; a change on its own. */
+	if (c->listing)
+		nexd_dplane_changed(nexd);
+	else
+		nexd_delta_before(nexd, nexd_peers_find(nexd->peers, d.id));
 	if (deleted) {
 		nx_debug(&dbg_nexd_peers, "peer %s deleted", d.id);
 		nexd_peers_remove(nexd->peers, d.id);
 		nexd_device_info_clear(&d);
-		nexd_dplane_changed(nexd);
+		if (!c->listing)
+			nexd_delta_after(nexd, NULL);
 		return;
 	}
 	nx_err_clear(&err);
@@ -382,6 +388,7 @@ static void on_device(struct nexd_ctrl *c, struct nexd_event *ev)
 	if (!p) {
 		nexd_device_info_clear(&d);
 		nx_warn("controller: out of memory for a peer");
+		nexd_dplane_changed(nexd);
 		return;
 	}
 	p->valid = nexd_device_check(&p->dev, &nexd->vpc, &nexd->id.public_key, &err) == 0;
@@ -392,7 +399,8 @@ static void on_device(struct nexd_ctrl *c, struct nexd_event *ev)
 	else
 		nx_debug(&dbg_nexd_peers, "peer %s (%s) revision %lld", p->dev.id, p->dev.hostname,
 			 (long long)p->dev.revision);
-	nexd_dplane_changed(nexd);
+	if (!c->listing)
+		nexd_delta_after(nexd, p);
 }
 
 static int on_line(struct nx_httpc_req *r, const char *line, size_t len, void *arg)

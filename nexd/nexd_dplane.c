@@ -38,7 +38,11 @@ static void dplane_restart(struct nexd *nexd)
 static void reconcile_now(struct nexd *nexd)
 {
 	struct nx_err err = { 0 };
-	int rc = nexd_reconcile(nexd, &err);
+	int rc;
+
+	nexd->full_pending = false;
+	nexd_delta_discard(nexd);
+	rc = nexd_reconcile(nexd, &err);
 
 	if (rc == -ENODEV || rc == -ECONNREFUSED || rc == -ENOENT)
 		dplane_restart(nexd);
@@ -50,7 +54,9 @@ static void reconcile_timer_fired(struct nx_timer *t, void *arg)
 {
 	struct nexd *nexd = arg;
 
-	reconcile_now(nexd);
+	/* Without a tunnel nothing can drift: changes alone are written. */
+	if (!nexd_dplane_null(nexd) || nexd->full_pending)
+		reconcile_now(nexd);
 	if (nexd_local_endpoints_refresh(nexd)) {
 		nexd_ctrl_addresses_changed(nexd);
 		nexd_nat_recheck_soon(nexd);
@@ -71,8 +77,10 @@ bool nexd_dplane_null(const struct nexd *nexd)
 
 void nexd_dplane_changed(struct nexd *nexd)
 {
-	if (nexd->dplane_up)
-		nx_defer_schedule(&nexd->reconcile_soon);
+	if (!nexd->dplane_up)
+		return;
+	nexd->full_pending = true;
+	nx_defer_schedule(&nexd->reconcile_soon);
 }
 
 static const struct nexd_wg_ops *choose_backend(const struct nexd *nexd)
@@ -186,7 +194,7 @@ int nexd_dplane_up(struct nexd *nexd, struct nx_err *err)
 		nexd->reconcile_timer_ready = true;
 	}
 	nexd_local_endpoints_refresh(nexd);
-	nx_defer_schedule(&nexd->reconcile_soon);
+	nexd_dplane_changed(nexd);
 	nx_timer_arm(&nexd->reconcile_timer, RECONCILE_INTERVAL_MS);
 	/* Nothing to discover or probe without a tunnel. */
 	if (nexd_dplane_null(nexd))
@@ -212,6 +220,7 @@ void nexd_dplane_down(struct nexd *nexd)
 		nx_defer_fini(&nexd->reconcile_soon);
 		nexd->reconcile_timer_ready = false;
 	}
+	nexd_delta_free(nexd);
 	if (nexd->dplane_up) {
 		/* Removing the link takes its addresses and routes with it. */
 		nexd_wg_close(&nexd->wg, nexd->cfg.flush_on_exit);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "nexd/nexd.h"
+#include "nexd/nexd_probe.h"
 
 struct nexd_peers {
 	struct nexd_peer **v;
@@ -93,6 +94,7 @@ struct nexd_peer *nexd_peers_upsert(struct nexd_peers *t, struct nexd_device_inf
 	}
 	p->dev = *d;
 	memset(d, 0, sizeof(*d));
+	nexd_probe_addr(&p->dev.public_key, &p->probe_addr);
 	p->stale = false;
 	return p;
 }

@@ -18,8 +18,7 @@
 
 #include "nexd/nexd.h"
 #include "nexd/nexd_probe.h"
-
-#define PERSISTENT_KEEPALIVE_S 20
+#include "nexd/nexd_reconcile.h"
 
 /* One allowed IP some peer claims. */
 struct claim {
@@ -30,6 +29,18 @@ struct claim {
 	bool probe;		/* its probe address: never moved to a relay */
 };
 
+bool nexd_claim_beats(const struct nexd_peer *a, bool a_tunnel, const struct nexd_peer *b,
+		      bool b_tunnel)
+{
+	/* A device's own tunnel address is never taken by another's advertisement. */
+	if (a_tunnel != b_tunnel)
+		return a_tunnel;
+	/* Else the newest claim: it is the one that keeps the prefix. */
+	if (a->dev.revision != b->dev.revision)
+		return a->dev.revision > b->dev.revision;
+	return strcmp(a->dev.id, b->dev.id) < 0;
+}
+
 static int claim_cmp(const void *a, const void *b)
 {
 	const struct claim *x = a, *y = b;
@@ -37,16 +48,12 @@ static int claim_cmp(const void *a, const void *b)
 
 	if (c)
 		return c;
-	/* A device's own tunnel address is never taken by another's advertisement. */
-	if (x->tunnel != y->tunnel)
-		return x->tunnel ? -1 : 1;
-	/* Else the newest claim first: it is the one that keeps the prefix. */
-	if (x->peer->dev.revision != y->peer->dev.revision)
-		return x->peer->dev.revision > y->peer->dev.revision ? -1 : 1;
-	return strcmp(x->peer->dev.id, y->peer->dev.id);
+	if (x->peer == y->peer && x->tunnel == y->tunnel)
+		return 0;
+	return nexd_claim_beats(x->peer, x->tunnel, y->peer, y->tunnel) ? -1 : 1;
 }
 
-static bool is_ours(const struct nexd *nexd, const struct nx_prefix *p)
+bool nexd_prefix_is_ours(const struct nexd *nexd, const struct nx_prefix *p)
 {
 	const struct nx_addr *own[] = { &nexd->id.tunnel_ipv4, &nexd->id.tunnel_ipv6 };
 
@@ -80,11 +87,9 @@ static int add_claim(struct claim **v, size_t *n, size_t *cap, const struct nx_p
 	return 0;
 }
 
-/* Whether a peer is the active holder of a prefix it advertises: as the controller elected
- * (active_cidrs), or always with a controller that does not elect. */
-static bool holds(const struct nexd_peer *p, const struct nx_prefix *prefix)
+bool nexd_peer_holds(const struct nexd_peer *p, const struct nx_prefix *prefix)
 {
-	if (!p->dev.has_active)
+	if (!p->dev.has_active) /* a controller that does not elect: every claim stands */
 		return true;
 	for (size_t i = 0; i < p->dev.n_active; i++)
 		if (nx_prefix_cmp(&p->dev.active[i], prefix) == 0)
@@ -106,22 +111,24 @@ static int collect_claims(struct nexd *nexd, struct claim **out, size_t *n_out)
 			continue;
 		/* A peer listing this device's own address gets no route to it. */
 		if (p->dev.tunnel_ipv4.family &&
-		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv4) == 0 && !is_ours(nexd, &host) &&
+		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv4) == 0 &&
+		    !nexd_prefix_is_ours(nexd, &host) &&
 		    add_claim(&v, &n, &cap, &host, p, true, false) < 0)
 			goto oom;
 		if (p->dev.tunnel_ipv6.family &&
-		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv6) == 0 && !is_ours(nexd, &host) &&
+		    nx_prefix_from_addr(&host, &p->dev.tunnel_ipv6) == 0 &&
+		    !nexd_prefix_is_ours(nexd, &host) &&
 		    add_claim(&v, &n, &cap, &host, p, true, false) < 0)
 			goto oom;
 		/* The probe address, always on the device's own peer: the direct path stays
 		 * testable while its traffic goes through a relay. */
-		nexd_probe_addr(&p->dev.public_key, &host.addr);
+		host.addr = p->probe_addr;
 		host.len = 128;
 		if (add_claim(&v, &n, &cap, &host, p, true, true) < 0)
 			goto oom;
 		for (size_t j = 0; j < p->dev.n_advertise; j++)
-			if (holds(p, &p->dev.advertise[j]) &&
-			    !is_ours(nexd, &p->dev.advertise[j]) &&
+			if (nexd_peer_holds(p, &p->dev.advertise[j]) &&
+			    !nexd_prefix_is_ours(nexd, &p->dev.advertise[j]) &&
 			    add_claim(&v, &n, &cap, &p->dev.advertise[j], p, false, false) < 0)
 				goto oom;
 	}
@@ -148,8 +155,7 @@ static bool on_local_net(const struct nexd *nexd, const struct nx_addr *a)
 
 /* The endpoint to configure for a peer and the path it stands for: a local address on a
  * subnet this host shares, else the reflexive one, else any address it reported. */
-static const struct nexd_device_endpoint *choose_endpoint(const struct nexd *nexd,
-							  struct nexd_peer *p)
+const struct nexd_device_endpoint *nexd_peer_endpoint(const struct nexd *nexd, struct nexd_peer *p)
 {
 	const struct nexd_device_endpoint *reflexive = NULL, *any = NULL;
 
@@ -195,28 +201,27 @@ static bool same_prefixes(struct nx_prefix *a, size_t na, struct nx_prefix *b, s
 	return true;
 }
 
-/* The claims a peer won, as a WireGuard peer's allowed IPs. */
-static int peer_allowed_ips(struct nexd_wg_peer *wp, const struct claim *claims, size_t n,
-			    const struct nexd_peer *p)
+/* The claims a peer carries (its range of the claims ordered by carrier), as allowed IPs. */
+static int peer_allowed_ips(struct nexd_wg_peer *wp, struct claim *const *carried, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (claims[i].via == p && nexd_wg_peer_add_allowed_ip(wp, &claims[i].prefix) < 0)
+		if (nexd_wg_peer_add_allowed_ip(wp, &carried[i]->prefix) < 0)
 			return -ENOMEM;
 	return 0;
 }
 
 /* Adds to `change` what it takes for WireGuard to hold the peer as desired. */
 static int diff_peer(struct nexd *nexd, struct nexd_peer *p, const struct nexd_wg_peer *actual,
-		     const struct claim *claims, size_t n_claims, struct nexd_wg_device *change)
+		     struct claim *const *carried, size_t n_carried, struct nexd_wg_device *change)
 {
-	const struct nexd_device_endpoint *ep = choose_endpoint(nexd, p);
+	const struct nexd_device_endpoint *ep = nexd_peer_endpoint(nexd, p);
 	struct nexd_wg_peer want = { .public_key = p->dev.public_key }, *wp;
 	bool ips_differ, ep_differs, ka_differs;
 
 	if (p->via_relay)
 		p->path = "via-relay";
 
-	if (peer_allowed_ips(&want, claims, n_claims, p) < 0)
+	if (peer_allowed_ips(&want, carried, n_carried) < 0)
 		return -ENOMEM;
 	ips_differ = !actual || !same_prefixes(want.allowed_ips, want.n_allowed_ips,
 					       actual->allowed_ips, actual->n_allowed_ips);
@@ -225,7 +230,7 @@ static int diff_peer(struct nexd *nexd, struct nexd_peer *p, const struct nexd_w
 	ep_differs = ep &&
 		     (!actual || !actual->endpoint.family ||
 		      !nx_addr_eq(&ep->addr, &p->set_endpoint) || ep->port != p->set_endpoint_port);
-	ka_differs = !actual || actual->keepalive_s != PERSISTENT_KEEPALIVE_S;
+	ka_differs = !actual || actual->keepalive_s != NEXD_PERSISTENT_KEEPALIVE_S;
 	if (actual) {
 		p->in_dataplane = true;
 		p->endpoint = actual->endpoint;
@@ -244,7 +249,7 @@ static int diff_peer(struct nexd *nexd, struct nexd_peer *p, const struct nexd_w
 		return -ENOMEM;
 	}
 	*wp = want;
-	wp->keepalive_s = PERSISTENT_KEEPALIVE_S;
+	wp->keepalive_s = NEXD_PERSISTENT_KEEPALIVE_S;
 	if (ips_differ) {
 		wp->flags |= NEXD_WG_PEER_REPLACE_ALLOWED_IPS;
 	} else {
@@ -264,30 +269,53 @@ static int diff_peer(struct nexd *nexd, struct nexd_peer *p, const struct nexd_w
 	return 0;
 }
 
-static int reconcile_peers(struct nexd *nexd, const struct claim *claims, size_t n_claims,
+static int carrier_cmp(const void *a, const void *b)
+{
+	const struct claim *x = *(struct claim *const *)a, *y = *(struct claim *const *)b;
+
+	return strcmp(x->via->dev.id, y->via->dev.id);
+}
+
+static int reconcile_peers(struct nexd *nexd, struct claim *claims, size_t n_claims,
 			   struct nx_err *err)
 {
 	struct nexd_wg_device actual, change = { 0 };
-	size_t n_peers = nexd_peers_count(nexd->peers);
+	size_t n_peers = nexd_peers_count(nexd->peers), k = 0;
+	/* The claims ordered by the device that carries them, as the peer table is: one walk
+	 * hands each peer its own. */
+	struct claim **carried = calloc(n_claims ? n_claims : 1, sizeof(*carried));
 	int rc;
 
+	if (!carried)
+		return nx_err_set(err, ENOMEM, "out of memory reconciling WireGuard peers");
+	for (size_t i = 0; i < n_claims; i++)
+		carried[i] = &claims[i];
+	if (n_claims)
+		qsort(carried, n_claims, sizeof(carried[0]), carrier_cmp);
 	rc = nexd_wg_get(&nexd->wg, &actual, err);
-	if (rc < 0)
+	if (rc < 0) {
+		free(carried);
 		return rc;
+	}
 	if (actual.n_peers)
 		qsort(actual.peers, actual.n_peers, sizeof(actual.peers[0]), wg_peer_cmp);
 	for (size_t i = 0; i < n_peers; i++) {
 		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
 		struct nexd_wg_peer key = { .public_key = p->dev.public_key }, *a = NULL;
+		size_t first;
 
 		p->in_dataplane = false;
+		while (k < n_claims && strcmp(carried[k]->via->dev.id, p->dev.id) < 0)
+			k++;
+		for (first = k; k < n_claims && carried[k]->via == p;)
+			k++;
 		if (!p->valid || p->shadowed)
 			continue;
 		if (actual.n_peers)
 			a = bsearch(&key, actual.peers, actual.n_peers, sizeof(key), wg_peer_cmp);
 		if (a)
 			a->flags = 1; /* wanted: not swept below */
-		rc = diff_peer(nexd, p, a, claims, n_claims, &change);
+		rc = diff_peer(nexd, p, a, &carried[first], k - first, &change);
 		if (rc < 0)
 			goto out;
 	}
@@ -306,11 +334,18 @@ static int reconcile_peers(struct nexd *nexd, const struct claim *claims, size_t
 		nx_debug(&dbg_nexd_dataplane, "peer removed: no longer listed by the controller");
 	}
 	rc = change.n_peers ? nexd_wg_set(&nexd->wg, &change, err) : 0;
+	/* Written: every wanted peer is in WireGuard now (changes may follow as deltas). */
+	for (size_t i = 0; rc == 0 && i < n_peers; i++) {
+		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
+
+		p->in_dataplane = p->valid && !p->shadowed;
+	}
 out:
 	if (rc == -ENOMEM)
 		nx_err_set(err, ENOMEM, "out of memory reconciling WireGuard peers");
 	nexd_wg_device_clear(&actual);
 	nexd_wg_device_clear(&change);
+	free(carried);
 	return rc;
 }
 
@@ -495,7 +530,7 @@ static void release_free_memory(void)
 #define PROVE_TIMEOUT_MS 1500
 #define RETURN_AFTER_MS	 2000
 
-static int update_probes(struct nexd *nexd)
+int nexd_probes_update(struct nexd *nexd)
 {
 	size_t n = nexd_peers_count(nexd->peers), m = 0;
 	struct nx_wgkey *keys = calloc(n ? n : 1, sizeof(*keys));
@@ -604,7 +639,7 @@ int nexd_reconcile(struct nexd *nexd, struct nx_err *err)
 			return nx_err_set(err, ENODEV, "interface %s is gone", nexd->cfg.ifname);
 		nexd->ifindex = rc;
 	}
-	if (mark_shadowed(nexd) < 0 || update_probes(nexd) < 0 ||
+	if (mark_shadowed(nexd) < 0 || nexd_probes_update(nexd) < 0 ||
 	    collect_claims(nexd, &claims, &n_claims) < 0)
 		return nx_err_set(err, ENOMEM, "out of memory reconciling");
 	choose_paths(nexd, claims, n_claims);

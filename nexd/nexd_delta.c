@@ -31,10 +31,13 @@ struct prefix_set {
 
 struct nexd_delta {
 	struct nx_defer write;
-	bool full;			/* a full pass must decide instead */
-	bool peers_changed;		/* a peer came or went: the prober's list changes */
-	struct prefix_set affected;	/* what the changed peers claimed before and claim now */
-	char (*changed)[NEXD_UUID_LEN]; /* the devices to program whole */
+	bool full;		    /* a full pass must decide instead */
+	bool peers_changed;	    /* a peer came or went: the prober's list changes */
+	struct prefix_set affected; /* what the changed peers claimed before and claim now */
+	struct changed {
+		char id[NEXD_UUID_LEN];
+		bool fresh; /* new to WireGuard: not there under this key before */
+	} * changed;	    /* the devices to program whole */
 	size_t n_changed, cap_changed;
 	struct nx_wgkey *removed; /* the keys of the peers that went */
 	size_t n_removed, cap_removed;
@@ -182,7 +185,7 @@ void nexd_delta_before(struct nexd *nexd, const struct nexd_peer *old)
 void nexd_delta_after(struct nexd *nexd, const struct nexd_peer *now)
 {
 	struct nexd_delta *d = nexd->delta;
-	char(*v)[NEXD_UUID_LEN];
+	struct changed *v;
 	bool had;
 
 	if (!d || d->full)
@@ -197,36 +200,47 @@ void nexd_delta_after(struct nexd *nexd, const struct nexd_peer *now)
 		d->n_removed--; /* the same peer, changed: programmed whole below */
 	else
 		d->peers_changed = true;
+	if (add_claims(now, &d->affected) < 0) {
+		d->full = true;
+		return;
+	}
+	for (size_t i = 0; i < d->n_changed; i++)
+		if (strcmp(d->changed[i].id, now->dev.id) == 0) {
+			d->changed[i].fresh |= !had;
+			return;
+		}
 	v = grow(d->changed, &d->cap_changed, d->n_changed, sizeof(*v));
-	if (!v || add_claims(now, &d->affected) < 0) {
+	if (!v) {
 		d->full = true;
 		return;
 	}
 	d->changed = v;
-	snprintf(d->changed[d->n_changed++], NEXD_UUID_LEN, "%s", now->dev.id);
+	snprintf(v[d->n_changed].id, sizeof(v->id), "%s", now->dev.id);
+	v[d->n_changed++].fresh = !had;
 }
 
-/* What only a full pass decides: relays anywhere, a key two peers share, a pass already due. */
+/* What only a full pass decides: relays anywhere, a key two peers share (or a removed one
+ * some peer still has), a pass already due. */
 static bool needs_full(struct nexd *nexd, const struct nexd_delta *d)
 {
 	if (d->full || nexd->full_pending || !nexd->synced || nexd->cfg.relay)
 		return true;
 	for (size_t i = 0; i < nexd_peers_count(nexd->peers); i++) {
-		const struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
+		const struct nexd_peer *q = nexd_peers_at(nexd->peers, i);
 
-		if (p->valid && (p->dev.relay || p->via_relay || p->shadowed))
-			return true;
-	}
-	for (size_t i = 0; i < d->n_changed; i++) {
-		const struct nexd_peer *p = nexd_peers_find(nexd->peers, d->changed[i]);
-
-		if (!p)
+		if (!q->valid)
 			continue;
-		if (nexd_peers_find_key(nexd->peers, &p->dev.public_key) != p)
-			return true; /* another device has its key */
+		if (q->dev.relay || q->via_relay || q->shadowed)
+			return true;
 		for (size_t j = 0; j < d->n_removed; j++)
-			if (nx_wgkey_eq(&d->removed[j], &p->dev.public_key))
+			if (nx_wgkey_eq(&d->removed[j], &q->dev.public_key))
 				return true;
+		for (size_t j = 0; j < d->n_changed; j++) {
+			const struct nexd_peer *p = nexd_peers_find(nexd->peers, d->changed[j].id);
+
+			if (p && p != q && nx_wgkey_eq(&p->dev.public_key, &q->dev.public_key))
+				return true;
+		}
 	}
 	return false;
 }
@@ -281,8 +295,9 @@ static struct nexd_wg_peer *peer_op(struct nexd_wg_device *change, const struct 
 /* A changed peer as a whole: its allowed IPs (the touched prefixes it won: they include all
  * it claims) replaced, its endpoint when our choice differs from the one configured last
  * (else WireGuard's own roaming stands). */
-static int program_peer(struct nexd *nexd, struct nexd_peer *p, const struct nexd_delta *d,
-			struct nexd_peer *const *won, struct nexd_wg_device *change)
+static int program_peer(struct nexd *nexd, struct nexd_peer *p, bool fresh,
+			const struct nexd_delta *d, struct nexd_peer *const *won,
+			struct nexd_wg_device *change)
 {
 	const struct nexd_device_endpoint *ep = nexd_peer_endpoint(nexd, p);
 	struct nexd_wg_peer *wp = peer_op(change, &p->dev.public_key);
@@ -293,7 +308,11 @@ static int program_peer(struct nexd *nexd, struct nexd_peer *p, const struct nex
 	for (size_t i = 0; i < d->affected.n; i++)
 		if (won[i] == p && nexd_wg_peer_add_allowed_ip(wp, &d->affected.v[i]) < 0)
 			return -ENOMEM;
-	if (ep && (!p->in_dataplane || !nx_addr_eq(&ep->addr, &p->set_endpoint) ||
+	if (fresh || !p->in_dataplane) { /* whatever was configured before is gone */
+		memset(&p->set_endpoint, 0, sizeof(p->set_endpoint));
+		p->set_endpoint_port = 0;
+	}
+	if (ep && (!p->set_endpoint.family || !nx_addr_eq(&ep->addr, &p->set_endpoint) ||
 		   ep->port != p->set_endpoint_port)) {
 		wp->endpoint = ep->addr;
 		wp->endpoint_port = ep->port;
@@ -306,7 +325,7 @@ static int program_peer(struct nexd *nexd, struct nexd_peer *p, const struct nex
 static bool is_changed(const struct nexd_delta *d, const struct nexd_peer *p)
 {
 	for (size_t i = 0; i < d->n_changed; i++)
-		if (strcmp(d->changed[i], p->dev.id) == 0)
+		if (strcmp(d->changed[i].id, p->dev.id) == 0)
 			return true;
 	return false;
 }
@@ -343,9 +362,10 @@ static int write_peers(struct nexd *nexd, struct nexd_delta *d, struct nexd_peer
 		wp->flags = NEXD_WG_PEER_REMOVE;
 	}
 	for (size_t i = 0; i < d->n_changed; i++) {
-		struct nexd_peer *p = nexd_peers_find(nexd->peers, d->changed[i]);
+		struct nexd_peer *p = nexd_peers_find(nexd->peers, d->changed[i].id);
 
-		if (p && p->valid && program_peer(nexd, p, d, won, &change) < 0)
+		if (p && p->valid &&
+		    program_peer(nexd, p, d->changed[i].fresh, d, won, &change) < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < d->affected.n; i++) {
@@ -439,7 +459,7 @@ static void write_deferred(struct nx_defer *w, void *arg)
 		goto out;
 	}
 	for (size_t i = 0; i < d->n_changed; i++) {
-		struct nexd_peer *p = nexd_peers_find(nexd->peers, d->changed[i]);
+		struct nexd_peer *p = nexd_peers_find(nexd->peers, d->changed[i].id);
 
 		if (p && p->valid)
 			p->in_dataplane = true;

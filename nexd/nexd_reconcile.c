@@ -220,6 +220,10 @@ static int diff_peer(struct nexd *nexd, struct nexd_peer *p, const struct nexd_w
 
 	if (p->via_relay)
 		p->path = "via-relay";
+	if (!actual || !actual->endpoint.family) { /* nothing configured stands */
+		memset(&p->set_endpoint, 0, sizeof(p->set_endpoint));
+		p->set_endpoint_port = 0;
+	}
 
 	if (peer_allowed_ips(&want, carried, n_carried) < 0)
 		return -ENOMEM;

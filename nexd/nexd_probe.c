@@ -20,11 +20,15 @@
 #include "nexd/nexd.h"
 #include "nexd/nexd_probe.h"
 
-#define TICK_MIN_MS  5 /* the timer never fires more often than this */
-#define STABLE_AFTER 5 /* answers in a row before probing slows down */
-#define MSG_LEN	     16
-#define TYPE_REQUEST 1
-#define TYPE_REPLY   2
+#define TICK_MIN_MS   5 /* the timer never fires more often than this */
+#define STABLE_AFTER  5 /* answers in a row before probing slows down */
+/* A probe is missed when unanswered after max(ANSWER_MIN_MS, 2 srtt + 4 rttvar), never
+ * later than the next one is due.  A late answer still proves the path (LATE_WINDOW). */
+#define ANSWER_MIN_MS 100
+#define LATE_WINDOW   8
+#define MSG_LEN	      16
+#define TYPE_REQUEST  1
+#define TYPE_REPLY    2
 
 static const uint8_t magic[4] = { 'N', 'X', 'P', 'B' };
 
@@ -34,8 +38,10 @@ struct entry {
 	struct nexd_probe_result r;
 	uint32_t seq;
 	bool outstanding;
-	bool ready;		   /* ours, sent in each probe */
-	uint64_t peer_ready_at_ms; /* when the peer last said it was ready (0: not) */
+	uint64_t deadline_ms;	     /* when the outstanding probe counts as missed */
+	uint32_t srtt_us, rttvar_us; /* smoothed as TCP does (RFC 6298) */
+	bool ready;		     /* ours, sent in each probe */
+	uint64_t peer_ready_at_ms;   /* when the peer last said it was ready (0: not) */
 	unsigned answered_in_a_row;
 	uint64_t sent_us;
 	uint64_t next_ms;
@@ -118,6 +124,28 @@ static void send_probe(struct nexd_probe *p, struct entry *e, uint64_t now)
 	(void)sendto(p->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
 }
 
+static uint64_t answer_timeout_ms(const struct entry *e, uint64_t interval_ms)
+{
+	uint64_t t = (2u * (uint64_t)e->srtt_us + 4u * e->rttvar_us) / 1000u;
+
+	if (t < ANSWER_MIN_MS)
+		t = ANSWER_MIN_MS;
+	return t < interval_ms ? t : interval_ms;
+}
+
+static void missed(struct entry *e, bool *changed)
+{
+	e->outstanding = false;
+	e->r.misses++;
+	e->answered_in_a_row = 0;
+	if (e->r.ok && e->r.misses >= NEXD_PROBE_MISSES) {
+		e->r.ok = false;
+		e->r.ok_since_ms = 0;
+		*changed = true;
+		nx_debug(&dbg_nexd_peers, "probe: direct path to a peer failed");
+	}
+}
+
 static void tick(struct nx_timer *t, void *arg)
 {
 	struct nexd_probe *p = arg;
@@ -126,32 +154,45 @@ static void tick(struct nx_timer *t, void *arg)
 
 	for (size_t i = 0; i < p->n; i++) {
 		struct entry *e = &p->v[i];
-		bool fast;
+		uint64_t interval;
 
-		if (now < e->next_ms) {
-			next = e->next_ms < next ? e->next_ms : next;
-			continue;
+		/* A miss is known at its deadline, and the next probe goes at once. */
+		if (e->outstanding && now >= e->deadline_ms) {
+			missed(e, &changed);
+			e->next_ms = now;
 		}
-		/* An early probe (readiness changed) does not make the last one a miss. */
-		if (e->outstanding && now_us() - e->sent_us >= NEXD_PROBE_FAST_MS * 1000u / 2) {
-			e->r.misses++;
-			e->answered_in_a_row = 0;
-			if (e->r.ok && e->r.misses >= NEXD_PROBE_MISSES) {
-				e->r.ok = false;
-				e->r.ok_since_ms = 0;
-				changed = true;
-				nx_debug(&dbg_nexd_peers, "probe: direct path to a peer failed");
-			}
+		if (now >= e->next_ms) {
+			send_probe(p, e, now);
+			interval = !e->r.ok || e->r.misses || e->answered_in_a_row < STABLE_AFTER
+					   ? NEXD_PROBE_FAST_MS
+					   : NEXD_PROBE_STABLE_MS;
+			e->next_ms = now + interval;
+			e->deadline_ms = now + answer_timeout_ms(e, interval);
 		}
-		send_probe(p, e, now);
-		fast = !e->r.ok || e->r.misses || e->answered_in_a_row < STABLE_AFTER;
-		e->next_ms = now + (fast ? NEXD_PROBE_FAST_MS : NEXD_PROBE_STABLE_MS);
-		next = e->next_ms < next ? e->next_ms : next;
+		if (e->next_ms < next)
+			next = e->next_ms;
+		if (e->outstanding && e->deadline_ms < next)
+			next = e->deadline_ms;
 	}
 	if (changed)
 		nexd_dplane_changed(p->nexd);
-	/* Sleep until the next probe is due. */
+	/* Sleep until the next probe or deadline is due. */
 	nx_timer_arm(t, next - now < TICK_MIN_MS ? TICK_MIN_MS : next - now);
+}
+
+static void rtt_sample(struct entry *e, uint32_t rtt_us)
+{
+	uint32_t d;
+
+	e->r.rtt_us = rtt_us;
+	if (!e->srtt_us) {
+		e->srtt_us = rtt_us;
+		e->rttvar_us = rtt_us / 2;
+		return;
+	}
+	d = e->srtt_us > rtt_us ? e->srtt_us - rtt_us : rtt_us - e->srtt_us;
+	e->rttvar_us = (3 * e->rttvar_us + d) / 4;
+	e->srtt_us = (7 * e->srtt_us + rtt_us) / 8;
 }
 
 static void on_readable(struct nx_fdwatch *w, int fd, unsigned what, void *arg)
@@ -187,11 +228,16 @@ static void on_readable(struct nx_fdwatch *w, int fd, unsigned what, void *arg)
 		if (buf[4] != TYPE_REPLY || !e)
 			continue;
 		memcpy(&seq, buf + 8, sizeof(seq));
-		if (!e->outstanding || ntohl(seq) != e->seq)
-			continue; /* late: that probe already counted as a miss */
-		e->outstanding = false;
+		seq = e->seq - ntohl(seq); /* how many probes ago it was sent */
+		if (seq >= LATE_WINDOW)
+			continue;
+		/* The latest probe answered, or an earlier one late: the path carries either
+		 * way, so a slow path is slow, not failed. */
+		if (seq == 0 && e->outstanding) {
+			e->outstanding = false;
+			rtt_sample(e, (uint32_t)(now_us() - e->sent_us));
+		}
 		e->r.misses = 0;
-		e->r.rtt_us = (uint32_t)(now_us() - e->sent_us);
 		e->answered_in_a_row++;
 		e->r.ever = true;
 		if (!e->r.ok) {

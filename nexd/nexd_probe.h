@@ -5,7 +5,9 @@
  * know it without asking the controller) and always routed to that device's own WireGuard
  * peer, never through a relay: a probe answered proves the direct path, whichever way the
  * device's traffic goes at the time.  Probes go every 100 ms while a path is being proven or
- * is suspect and every 500 ms while it is stable; three unanswered in a row mark it failed.
+ * is suspect and every 500 ms while it is stable.  A probe is unanswered after
+ * max(100 ms, 2 srtt + 4 rttvar), and the next goes at once; three unanswered in a row mark
+ * the path failed.  A late answer still proves the path: slow is not failed.
  */
 #ifndef NEXD_PROBE_H
 #define NEXD_PROBE_H

@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -26,11 +25,7 @@
  * later than the next one is due.  A late answer still proves the path (LATE_WINDOW). */
 #define ANSWER_MIN_MS 100
 #define LATE_WINDOW   8
-#define MSG_LEN	      16
-#define TYPE_REQUEST  1
-#define TYPE_REPLY    2
-
-static const uint8_t magic[4] = { 'N', 'X', 'P', 'B' };
+#define PEER_READY_MS 2000 /* a peer's "ready" stands this long after its last probe said so */
 
 struct entry {
 	struct nx_addr addr; /* the peer's probe address (sort key) */
@@ -95,29 +90,19 @@ static struct entry *find(const struct nexd_probe *p, const struct nx_addr *addr
 	return p->n ? bsearch(&key, p->v, p->n, sizeof(key), entry_cmp) : NULL;
 }
 
-#define FLAG_READY 0x01 /* the sender wants the direct path to the receiver */
-
-static void encode(uint8_t *buf, uint8_t type, uint8_t flags, uint32_t seq)
-{
-	uint32_t nseq = htonl(seq);
-
-	memset(buf, 0, MSG_LEN);
-	memcpy(buf, magic, sizeof(magic));
-	buf[4] = type;
-	buf[5] = flags;
-	memcpy(buf + 8, &nseq, sizeof(nseq));
-}
-
 static void send_probe(struct nexd_probe *p, struct entry *e, uint64_t now)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	uint8_t buf[MSG_LEN];
+	uint8_t buf[NEXD_PROBE_MSG_LEN];
+	struct nexd_probe_msg m = { NEXD_PROBE_REQUEST, 0, 0 };
 
 	e->seq++;
 	e->outstanding = true;
 	e->sent_us = now_us();
-	encode(buf, TYPE_REQUEST, e->ready ? FLAG_READY : 0, e->seq);
+	m.flags = e->ready ? NEXD_PROBE_FLAG_READY : 0;
+	m.seq = e->seq;
+	nexd_probe_encode(buf, &m);
 	if (nx_addr_to_sockaddr(&e->addr, NEXD_PROBE_PORT, &ss, &sl) < 0)
 		return;
 	/* No route yet, or WireGuard has no session: it counts as a probe not answered. */
@@ -203,37 +188,45 @@ static void on_readable(struct nx_fdwatch *w, int fd, unsigned what, void *arg)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		uint8_t buf[64];
+		struct nexd_probe_msg m;
 		struct nx_addr from;
 		struct entry *e;
-		uint32_t seq;
+		uint32_t ago;
+		uint64_t now;
 		ssize_t n =
 			recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
 
 		if (n < 0)
 			return;
-		if (n != MSG_LEN || memcmp(buf, magic, sizeof(magic)) != 0)
-			continue;
-		if (nx_addr_from_sockaddr(&ss, &from, NULL) < 0)
+		if (nexd_probe_decode(buf, (size_t)n, &m) < 0 ||
+		    nx_addr_from_sockaddr(&ss, &from, NULL) < 0)
 			continue;
 		e = find(p, &from);
-		if (buf[4] == TYPE_REQUEST) {
+		if (m.type == NEXD_PROBE_REQUEST) {
+			bool ready = m.flags & NEXD_PROBE_FLAG_READY;
+
+			now = nx_now_ms();
+			/* Paths are chosen again when the peer starts wanting the direct path, not
+			 * on each of its probes. */
+			if (e && ready &&
+			    (!e->peer_ready_at_ms || now - e->peer_ready_at_ms >= PEER_READY_MS))
+				nexd_dplane_changed(p->nexd);
 			if (e)
-				e->peer_ready_at_ms = buf[5] & FLAG_READY ? nx_now_ms() : 0;
-			buf[4] = TYPE_REPLY;
-			(void)sendto(fd, buf, MSG_LEN, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
-			if (e && (buf[5] & FLAG_READY))
-				nexd_dplane_changed(p->nexd); /* it may be time to go direct */
+				e->peer_ready_at_ms = ready ? now : 0;
+			m.type = NEXD_PROBE_REPLY;
+			nexd_probe_encode(buf, &m);
+			(void)sendto(fd, buf, NEXD_PROBE_MSG_LEN, MSG_DONTWAIT,
+				     (struct sockaddr *)&ss, sl);
 			continue;
 		}
-		if (buf[4] != TYPE_REPLY || !e)
+		if (!e)
 			continue;
-		memcpy(&seq, buf + 8, sizeof(seq));
-		seq = e->seq - ntohl(seq); /* how many probes ago it was sent */
-		if (seq >= LATE_WINDOW)
+		ago = e->seq - m.seq; /* how many probes ago it was sent */
+		if (ago >= LATE_WINDOW)
 			continue;
 		/* The latest probe answered, or an earlier one late: the path carries either
 		 * way, so a slow path is slow, not failed. */
-		if (seq == 0 && e->outstanding) {
+		if (ago == 0 && e->outstanding) {
 			e->outstanding = false;
 			rtt_sample(e, (uint32_t)(now_us() - e->sent_us));
 		}
@@ -347,7 +340,7 @@ bool nexd_probe_get(const struct nexd *nexd, const struct nx_wgkey *key,
 		return false;
 	*out = e->r;
 	/* A peer that stopped saying so (it probes every 500 ms at the slowest) is not ready. */
-	out->peer_ready = e->peer_ready_at_ms && nx_now_ms() - e->peer_ready_at_ms < 2000;
+	out->peer_ready = e->peer_ready_at_ms && nx_now_ms() - e->peer_ready_at_ms < PEER_READY_MS;
 	return true;
 }
 

@@ -28,6 +28,23 @@
 
 struct nexd;
 
+/* The probe message, 16 bytes: "NXPB", type, flags, two zero bytes, the sequence number
+ * (network order), four zero bytes.  A reply echoes the request's flags and number. */
+#define NEXD_PROBE_MSG_LEN    16
+#define NEXD_PROBE_REQUEST    1
+#define NEXD_PROBE_REPLY      2
+#define NEXD_PROBE_FLAG_READY 0x01 /* the sender wants the direct path to the receiver */
+
+struct nexd_probe_msg {
+	uint8_t type;
+	uint8_t flags;
+	uint32_t seq;
+};
+
+void nexd_probe_encode(uint8_t buf[NEXD_PROBE_MSG_LEN], const struct nexd_probe_msg *m);
+/* 0, or -EBADMSG when the datagram is not a probe message (the caller ignores it). */
+int nexd_probe_decode(const uint8_t *buf, size_t len, struct nexd_probe_msg *m);
+
 /* The probe address of the device with this public key. */
 void nexd_probe_addr(const struct nx_wgkey *key, struct nx_addr *out);
 

@@ -50,8 +50,9 @@ struct nexsrv_config {
 	uint32_t rate_limit_rps;
 	uint32_t rate_limit_burst;
 	uint32_t tombstone_retention_s;
-	uint32_t max_connections;	   /* 0: from RLIMIT_NOFILE */
-	uint32_t prefix_failover_grace_ms; /* 0: NEXSRV_PREFIX_GRACE_DEFAULT_MS */
+	uint32_t max_connections;	      /* 0: from RLIMIT_NOFILE */
+	uint32_t max_connections_per_address; /* 0: NEXSRV_HTTP_DEFAULT_PER_IP */
+	uint32_t prefix_failover_grace_ms;    /* 0: NEXSRV_PREFIX_GRACE_DEFAULT_MS */
 };
 
 /* How long a device that went offline keeps the prefixes it holds (prefix-failover-grace). */

@@ -164,6 +164,7 @@ static int start_http(struct nexsrv *srv, struct nx_err *err)
 			.rate_limit_rps = c->rate_limit_rps,
 			.rate_limit_burst = c->rate_limit_burst,
 			.max_connections = c->max_connections,
+			.per_ip_connections = c->max_connections_per_address,
 			.metrics = srv->metrics,
 			.setup = http_setup,
 			.setup_arg = srv,

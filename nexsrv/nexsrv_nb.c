@@ -53,6 +53,7 @@ const struct nx_nb_node nexsrv_nb_nodes[] = {
 	LEAF("rate-limit/burst"),
 	LEAF("tombstone-retention"),
 	LEAF("max-connections"),
+	LEAF("max-connections-per-address"),
 	LEAF("prefix-failover-grace"),
 	{ .xpath = NEXSRV_XPATH_DEBUG "/controller",
 	  .cbs = { .create = nexsrv_debug_create,

@@ -43,6 +43,7 @@ static const struct field {
 	FIELD(FIELD_UINT32, "rate-limit/burst", rate_limit_burst),
 	FIELD(FIELD_UINT32, "tombstone-retention", tombstone_retention_s),
 	FIELD(FIELD_UINT32, "max-connections", max_connections),
+	FIELD(FIELD_UINT32, "max-connections-per-address", max_connections_per_address),
 	FIELD(FIELD_UINT32, "prefix-failover-grace", prefix_failover_grace_ms),
 };
 

@@ -55,6 +55,8 @@ static const struct nx_cmd controller_cmds[] = {
 	NX_NB_CLI_LEAF_CMDS("max-connections", "(16-1000000)",
 			    "Most client connections (watch streams included) at once\n",
 			    "Connections\n"),
+	NX_NB_CLI_LEAF_CMDS("max-connections-per-address", "(1-1000000)",
+			    "Most client connections from one address at once\n", "Connections\n"),
 	NX_NB_CLI_LEAF_CMDS("prefix-failover-grace", "(100-600000)",
 			    "How long an offline device keeps the prefixes it holds\n",
 			    "Milliseconds\n"),

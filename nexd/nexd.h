@@ -15,6 +15,8 @@
  * nexd_dplane.c     the tunnel interface: backend choice, keys, addresses, link
  * nexd_show.c       show commands
  * nexd_device.c     parsing and checking what the controller sends
+ * nexd_delta.c      writing one peer's change without a full reconciliation
+ * nexd_resolve.c    host names resolved on the loop (libevent's resolver)
  * nexd_rtnl.c       rtnetlink: links, addresses, batched routes
  * nexd_wg*.c        WireGuard backends (nexd_wg.h)
  */
@@ -241,6 +243,10 @@ struct nexd_peer *nexd_peers_find(struct nexd_peers *t, const char *device_id);
 struct nexd_peer *nexd_peers_find_key(struct nexd_peers *t, const struct nx_wgkey *key);
 size_t nexd_peers_count(const struct nexd_peers *t);
 struct nexd_peer *nexd_peers_at(struct nexd_peers *t, size_t i); /* sorted by device id */
+/* The peers that name prefix x (as a tunnel or probe address, or advertised, held or not),
+ * one per call, in no order; NULL after the last.  *cursor starts at 0. */
+struct nexd_peer *nexd_peers_claimant(const struct nexd_peers *t, const struct nx_prefix *x,
+				      size_t *cursor);
 void nexd_peers_mark_stale(struct nexd_peers *t);
 size_t nexd_peers_sweep_stale(struct nexd_peers *t);
 

@@ -115,13 +115,13 @@ static int add_claims(const struct nexd_peer *p, struct prefix_set *s)
 /* The peer whose claim of x wins, as a full pass would decide; NULL when none does. */
 static struct nexd_peer *winner(struct nexd *nexd, const struct nx_prefix *x)
 {
-	struct nexd_peer *best = NULL;
+	struct nexd_peer *best = NULL, *p;
 	bool best_tunnel = false;
+	size_t cursor = 0;
 
 	if (nexd_prefix_is_ours(nexd, x))
 		return NULL;
-	for (size_t i = 0; i < nexd_peers_count(nexd->peers); i++) {
-		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
+	while ((p = nexd_peers_claimant(nexd->peers, x, &cursor))) {
 		bool tunnel;
 
 		if (!p->valid || p->shadowed || !claims(p, x, &tunnel))
@@ -135,6 +135,12 @@ static struct nexd_peer *winner(struct nexd *nexd, const struct nx_prefix *x)
 }
 
 static void write_deferred(struct nx_defer *w, void *arg);
+
+/* Public keys: no secret to hide by comparing in constant time, and this runs per peer. */
+static bool same_key(const struct nx_wgkey *a, const struct nx_wgkey *b)
+{
+	return memcmp(a->b, b->b, NX_WG_KEY_LEN) == 0;
+}
 
 static struct nexd_delta *delta_get(struct nexd *nexd)
 {
@@ -190,8 +196,7 @@ void nexd_delta_after(struct nexd *nexd, const struct nexd_peer *now)
 
 	if (!d || d->full)
 		return;
-	had = d->n_removed && now &&
-	      nx_wgkey_eq(&d->removed[d->n_removed - 1], &now->dev.public_key);
+	had = d->n_removed && now && same_key(&d->removed[d->n_removed - 1], &now->dev.public_key);
 	if (!now || !now->valid) {
 		d->peers_changed |= d->n_removed > 0;
 		return;
@@ -233,12 +238,12 @@ static bool needs_full(struct nexd *nexd, const struct nexd_delta *d)
 		if (q->dev.relay || q->via_relay || q->shadowed)
 			return true;
 		for (size_t j = 0; j < d->n_removed; j++)
-			if (nx_wgkey_eq(&d->removed[j], &q->dev.public_key))
+			if (same_key(&d->removed[j], &q->dev.public_key))
 				return true;
 		for (size_t j = 0; j < d->n_changed; j++) {
 			const struct nexd_peer *p = nexd_peers_find(nexd->peers, d->changed[j].id);
 
-			if (p && p != q && nx_wgkey_eq(&p->dev.public_key, &q->dev.public_key))
+			if (p && p != q && same_key(&p->dev.public_key, &q->dev.public_key))
 				return true;
 		}
 	}
@@ -282,7 +287,7 @@ static struct nexd_wg_peer *peer_op(struct nexd_wg_device *change, const struct 
 	struct nexd_wg_peer *wp;
 
 	for (size_t i = 0; i < change->n_peers; i++)
-		if (nx_wgkey_eq(&change->peers[i].public_key, key))
+		if (same_key(&change->peers[i].public_key, key))
 			return &change->peers[i];
 	wp = nexd_wg_device_add_peer(change);
 	if (wp) {
@@ -373,7 +378,7 @@ static int write_peers(struct nexd *nexd, struct nexd_delta *d, struct nexd_peer
 		struct nexd_wg_peer *wp;
 
 		if (!won[i] || is_changed(d, won[i]) ||
-		    (r && nx_wgkey_eq(&r->peer, &won[i]->dev.public_key)))
+		    (r && same_key(&r->peer, &won[i]->dev.public_key)))
 			continue;
 		wp = peer_op(&change, &won[i]->dev.public_key);
 		if (!wp || nexd_wg_peer_add_allowed_ip(wp, &d->affected.v[i]) < 0)
@@ -424,7 +429,7 @@ static int write_routes(struct nexd *nexd, struct nexd_delta *d, struct nexd_pee
 		if (!r) {
 			if (route_insert(nexd, &nr) < 0)
 				return -ENOMEM;
-		} else if (!nx_wgkey_eq(&r->peer, &nr.peer) || !r->installed) {
+		} else if (!same_key(&r->peer, &nr.peer) || !r->installed) {
 			*(struct nexd_route *)r = nr;
 		}
 	}

@@ -4,19 +4,151 @@
  * device id (an array kept sorted, so a listing of thousands costs a binary search per event
  * and the dataplane diff walks it in order).  A listing from revision 0 marks every entry
  * stale first and sweeps the ones it did not mention at its tail.
+ *
+ * Beside it, an index of claims: every prefix a peer names (its tunnel and probe addresses,
+ * each advertised prefix, held or not) to the peer, in an open-addressing hash table that
+ * may hold a prefix several times, so that the peers contending for a prefix are found
+ * without a walk of the whole table.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nexd/nexd.h"
 #include "nexd/nexd_probe.h"
 
+struct claim_slot {
+	struct nx_prefix prefix;
+	struct nexd_peer *peer; /* NULL: never used; GONE: removed */
+};
+
+static struct nexd_peer gone_marker;
+#define GONE (&gone_marker)
+
 struct nexd_peers {
 	struct nexd_peer **v;
 	size_t n, cap;
+	struct claim_slot *slots; /* a power of two of them, at most half used */
+	size_t n_slots, used, live;
 };
+
+/* --- the claim index ------------------------------------------------------------------------ */
+
+static size_t prefix_hash(const struct nx_prefix *p)
+{
+	const uint8_t *b = p->addr.family == AF_INET ? (const uint8_t *)&p->addr.v4
+						     : (const uint8_t *)&p->addr.v6;
+	size_t n = p->addr.family == AF_INET ? 4 : 16;
+	uint32_t h = 2166136261u ^ p->len; /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+/* Where a claim of p goes: the first slot never used or freed along p's probe sequence. */
+static size_t free_slot(const struct claim_slot *slots, size_t n_slots, const struct nx_prefix *p)
+{
+	size_t i = prefix_hash(p) & (n_slots - 1);
+
+	while (slots[i].peer && slots[i].peer != GONE)
+		i = (i + 1) & (n_slots - 1);
+	return i;
+}
+
+/* Room for `extra` more claims without failing later. */
+static int index_reserve(struct nexd_peers *t, size_t extra)
+{
+	struct claim_slot *slots;
+	size_t n = t->n_slots ? t->n_slots : 64;
+
+	if ((t->used + extra) * 2 <= t->n_slots)
+		return 0;
+	while ((t->live + extra) * 4 > n)
+		n *= 2;
+	slots = calloc(n, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n_slots; i++)
+		if (t->slots[i].peer && t->slots[i].peer != GONE)
+			slots[free_slot(slots, n, &t->slots[i].prefix)] = t->slots[i];
+	free(t->slots);
+	t->slots = slots;
+	t->n_slots = n;
+	t->used = t->live;
+	return 0;
+}
+
+static size_t n_claims(const struct nexd_device_info *d)
+{
+	return 3 + d->n_advertise;
+}
+
+/* Calls fn(t, prefix, p) for every prefix p names. */
+static void each_claim(struct nexd_peers *t, struct nexd_peer *p,
+		       void (*fn)(struct nexd_peers *, const struct nx_prefix *,
+				  struct nexd_peer *))
+{
+	const struct nx_addr *own[] = { &p->dev.tunnel_ipv4, &p->dev.tunnel_ipv6, &p->probe_addr };
+	struct nx_prefix x;
+
+	for (size_t i = 0; i < 3; i++)
+		if (own[i]->family && nx_prefix_from_addr(&x, own[i]) == 0)
+			fn(t, &x, p);
+	for (size_t i = 0; i < p->dev.n_advertise; i++) {
+		x = p->dev.advertise[i];
+		nx_prefix_normalize(&x);
+		fn(t, &x, p);
+	}
+}
+
+static void index_add(struct nexd_peers *t, const struct nx_prefix *x, struct nexd_peer *p)
+{
+	size_t i = free_slot(t->slots, t->n_slots, x);
+
+	if (!t->slots[i].peer)
+		t->used++;
+	t->slots[i] = (struct claim_slot){ .prefix = *x, .peer = p };
+	t->live++;
+}
+
+static void index_del(struct nexd_peers *t, const struct nx_prefix *x, struct nexd_peer *p)
+{
+	size_t i = prefix_hash(x) & (t->n_slots - 1);
+
+	for (; t->slots[i].peer; i = (i + 1) & (t->n_slots - 1))
+		if (t->slots[i].peer == p && nx_prefix_cmp(&t->slots[i].prefix, x) == 0) {
+			t->slots[i].peer = GONE;
+			t->live--;
+			return;
+		}
+}
+
+struct nexd_peer *nexd_peers_claimant(const struct nexd_peers *t, const struct nx_prefix *x,
+				      size_t *cursor)
+{
+	struct nx_prefix n = *x;
+	size_t start;
+
+	if (!t->n_slots)
+		return NULL;
+	nx_prefix_normalize(&n);
+	start = prefix_hash(&n);
+	for (;; (*cursor)++) {
+		const struct claim_slot *s = &t->slots[(start + *cursor) & (t->n_slots - 1)];
+
+		if (!s->peer || *cursor >= t->n_slots)
+			return NULL;
+		if (s->peer != GONE && nx_prefix_cmp(&s->prefix, &n) == 0) {
+			(*cursor)++;
+			return s->peer;
+		}
+	}
+}
+
+/* --- the table ------------------------------------------------------------------------------ */
 
 struct nexd_peers *nexd_peers_new(void)
 {
@@ -37,6 +169,7 @@ void nexd_peers_free(struct nexd_peers *t)
 	for (size_t i = 0; i < t->n; i++)
 		peer_free(t->v[i]);
 	free(t->v);
+	free(t->slots);
 	free(t);
 }
 
@@ -68,8 +201,11 @@ struct nexd_peer *nexd_peers_upsert(struct nexd_peers *t, struct nexd_device_inf
 	size_t i = lookup(t, d->id, &found);
 	struct nexd_peer *p;
 
+	if (index_reserve(t, n_claims(d)) < 0)
+		return NULL;
 	if (found) {
 		p = t->v[i];
+		each_claim(t, p, index_del);
 		nexd_device_info_clear(&p->dev);
 		/* Checked again by the caller for the new description. */
 		free(p->reason);
@@ -95,6 +231,7 @@ struct nexd_peer *nexd_peers_upsert(struct nexd_peers *t, struct nexd_device_inf
 	p->dev = *d;
 	memset(d, 0, sizeof(*d));
 	nexd_probe_addr(&p->dev.public_key, &p->probe_addr);
+	each_claim(t, p, index_add);
 	p->stale = false;
 	return p;
 }
@@ -106,6 +243,7 @@ void nexd_peers_remove(struct nexd_peers *t, const char *device_id)
 
 	if (!found)
 		return;
+	each_claim(t, t->v[i], index_del);
 	peer_free(t->v[i]);
 	memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(t->v[0]));
 	t->n--;
@@ -150,6 +288,7 @@ size_t nexd_peers_sweep_stale(struct nexd_peers *t)
 
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->v[i]->stale) {
+			each_claim(t, t->v[i], index_del);
 			peer_free(t->v[i]);
 			swept++;
 		} else {

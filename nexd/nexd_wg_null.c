@@ -29,15 +29,27 @@ static int copy_peer(struct nexd_wg_device *dst, const struct nexd_wg_peer *src)
 	return 0;
 }
 
+/* The device, its peers sorted by key, and who holds each allowed IP (sorted by prefix), so
+ * that a change costs a few binary searches however many peers there are: the backend must
+ * not be what a benchmark measures. */
+struct null_dev {
+	struct nexd_wg_device dev;
+	struct owner {
+		struct nx_prefix prefix;
+		struct nx_wgkey key;
+	} * owners;
+	size_t n_owners, cap_owners;
+};
+
 static int null_open(struct nexd_wg *wg, struct nx_err *err)
 {
-	wg->priv = calloc(1, sizeof(struct nexd_wg_device));
+	wg->priv = calloc(1, sizeof(struct null_dev));
 	return wg->priv ? 0 : nx_err_set(err, ENOMEM, "out of memory");
 }
 
 static int null_get(struct nexd_wg *wg, struct nexd_wg_device *out, struct nx_err *err)
 {
-	const struct nexd_wg_device *dev = wg->priv;
+	const struct nexd_wg_device *dev = &((struct null_dev *)wg->priv)->dev;
 
 	out->private_key = dev->private_key;
 	out->has_private_key = dev->has_private_key;
@@ -48,38 +60,136 @@ static int null_get(struct nexd_wg *wg, struct nexd_wg_device *out, struct nx_er
 	return 0;
 }
 
-static struct nexd_wg_peer *find(struct nexd_wg_device *dev, const struct nx_wgkey *key)
+/* Public keys: ordered by their bytes, no secret to compare in constant time. */
+static int key_cmp(const struct nx_wgkey *a, const struct nx_wgkey *b)
 {
-	for (size_t i = 0; i < dev->n_peers; i++)
-		if (nx_wgkey_eq(&dev->peers[i].public_key, key))
-			return &dev->peers[i];
-	return NULL;
+	return memcmp(a->b, b->b, NX_WG_KEY_LEN);
 }
 
-static void remove_peer(struct nexd_wg_device *dev, struct nexd_wg_peer *p)
+/* The index of the peer with key, or where it would go (*found false). */
+static size_t peer_at(const struct nexd_wg_device *dev, const struct nx_wgkey *key, bool *found)
 {
-	free(p->allowed_ips);
-	*p = dev->peers[--dev->n_peers];
+	size_t lo = 0, hi = dev->n_peers;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = key_cmp(&dev->peers[mid].public_key, key);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+static size_t owner_at(const struct null_dev *n, const struct nx_prefix *p, bool *found)
+{
+	size_t lo = 0, hi = n->n_owners;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = nx_prefix_cmp(&n->owners[mid].prefix, p);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+static void owner_del(struct null_dev *n, const struct nx_prefix *p)
+{
+	bool found;
+	size_t i = owner_at(n, p, &found);
+
+	if (found)
+		memmove(&n->owners[i], &n->owners[i + 1],
+			(--n->n_owners - i) * sizeof(n->owners[0]));
+}
+
+static void drop_ip(struct nexd_wg_peer *p, const struct nx_prefix *pfx)
+{
+	for (size_t j = 0; j < p->n_allowed_ips; j++)
+		if (nx_prefix_cmp(&p->allowed_ips[j], pfx) == 0) {
+			p->allowed_ips[j] = p->allowed_ips[--p->n_allowed_ips];
+			return;
+		}
 }
 
 /* A prefix belongs to one peer at a time, as in WireGuard: setting it moves it. */
-static void take_prefix(struct nexd_wg_device *dev, const struct nexd_wg_peer *to,
-			const struct nx_prefix *pfx)
+static int give_ip(struct null_dev *n, struct nexd_wg_peer *to, const struct nx_prefix *pfx)
 {
-	for (size_t i = 0; i < dev->n_peers; i++) {
-		struct nexd_wg_peer *p = &dev->peers[i];
+	bool found;
+	size_t i = owner_at(n, pfx, &found);
 
-		if (p == to)
-			continue;
-		for (size_t j = 0; j < p->n_allowed_ips; j++)
-			if (nx_prefix_cmp(&p->allowed_ips[j], pfx) == 0)
-				p->allowed_ips[j] = p->allowed_ips[--p->n_allowed_ips];
+	if (found) {
+		size_t k;
+
+		if (key_cmp(&n->owners[i].key, &to->public_key) == 0)
+			return 0;
+		k = peer_at(&n->dev, &n->owners[i].key, &found);
+		if (found)
+			drop_ip(&n->dev.peers[k], pfx);
+		n->owners[i].key = to->public_key;
+	} else {
+		if (n->n_owners == n->cap_owners) {
+			size_t cap = n->cap_owners ? n->cap_owners * 2 : 64;
+			struct owner *v = realloc(n->owners, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			n->owners = v;
+			n->cap_owners = cap;
+		}
+		memmove(&n->owners[i + 1], &n->owners[i], (n->n_owners++ - i) * sizeof(*n->owners));
+		n->owners[i] = (struct owner){ .prefix = *pfx, .key = to->public_key };
 	}
+	return nexd_wg_peer_add_allowed_ip(to, pfx);
+}
+
+static void clear_ips(struct null_dev *n, struct nexd_wg_peer *p)
+{
+	for (size_t j = 0; j < p->n_allowed_ips; j++)
+		owner_del(n, &p->allowed_ips[j]);
+	p->n_allowed_ips = 0;
+}
+
+static void remove_peer(struct null_dev *n, size_t i)
+{
+	struct nexd_wg_device *dev = &n->dev;
+
+	clear_ips(n, &dev->peers[i]);
+	free(dev->peers[i].allowed_ips);
+	memmove(&dev->peers[i], &dev->peers[i + 1], (--dev->n_peers - i) * sizeof(dev->peers[0]));
+}
+
+static struct nexd_wg_peer *insert_peer(struct nexd_wg_device *dev, size_t i,
+					const struct nx_wgkey *key)
+{
+	if (!nexd_wg_device_add_peer(dev))
+		return NULL;
+	memmove(&dev->peers[i + 1], &dev->peers[i], (dev->n_peers - 1 - i) * sizeof(dev->peers[0]));
+	memset(&dev->peers[i], 0, sizeof(dev->peers[0]));
+	dev->peers[i].public_key = *key;
+	return &dev->peers[i];
 }
 
 static int null_set(struct nexd_wg *wg, const struct nexd_wg_device *change, struct nx_err *err)
 {
-	struct nexd_wg_device *dev = wg->priv;
+	struct null_dev *n = wg->priv;
+	struct nexd_wg_device *dev = &n->dev;
 
 	if (change->has_private_key) {
 		dev->private_key = change->private_key;
@@ -89,23 +199,24 @@ static int null_set(struct nexd_wg *wg, const struct nexd_wg_device *change, str
 		dev->listen_port = change->listen_port;
 	if (change->replace_peers)
 		while (dev->n_peers)
-			remove_peer(dev, &dev->peers[0]);
+			remove_peer(n, dev->n_peers - 1);
 	for (size_t i = 0; i < change->n_peers; i++) {
 		const struct nexd_wg_peer *c = &change->peers[i];
-		struct nexd_wg_peer *p = find(dev, &c->public_key);
+		bool found;
+		size_t k = peer_at(dev, &c->public_key, &found);
+		struct nexd_wg_peer *p = found ? &dev->peers[k] : NULL;
 
 		if (c->flags & NEXD_WG_PEER_REMOVE) {
 			if (p)
-				remove_peer(dev, p);
+				remove_peer(n, k);
 			continue;
 		}
 		if (!p) {
 			if (c->flags & NEXD_WG_PEER_UPDATE_ONLY)
 				continue;
-			p = nexd_wg_device_add_peer(dev);
+			p = insert_peer(dev, k, &c->public_key);
 			if (!p)
 				return nx_err_set(err, ENOMEM, "out of memory");
-			p->public_key = c->public_key;
 		}
 		if (c->endpoint.family) {
 			p->endpoint = c->endpoint;
@@ -113,23 +224,22 @@ static int null_set(struct nexd_wg *wg, const struct nexd_wg_device *change, str
 		}
 		p->keepalive_s = c->keepalive_s;
 		if (c->flags & NEXD_WG_PEER_REPLACE_ALLOWED_IPS)
-			p->n_allowed_ips = 0;
-		for (size_t j = 0; j < c->n_allowed_ips; j++) {
-			take_prefix(dev, p, &c->allowed_ips[j]);
-			if (nexd_wg_peer_add_allowed_ip(p, &c->allowed_ips[j]) < 0)
+			clear_ips(n, p);
+		for (size_t j = 0; j < c->n_allowed_ips; j++)
+			if (give_ip(n, p, &c->allowed_ips[j]) < 0)
 				return nx_err_set(err, ENOMEM, "out of memory");
-		}
 	}
 	return 0;
 }
 
 static void null_close(struct nexd_wg *wg, bool destroy)
 {
-	struct nexd_wg_device *dev = wg->priv;
+	struct null_dev *n = wg->priv;
 
-	if (dev) {
-		nexd_wg_device_clear(dev);
-		free(dev);
+	if (n) {
+		nexd_wg_device_clear(&n->dev);
+		free(n->owners);
+		free(n);
 	}
 	wg->priv = NULL;
 }

@@ -7,7 +7,8 @@
  * stun-servers, in that order.  Networks change under a running device (a new uplink, a
  * NAT rebooted into another mode), so the check repeats; but an answer that flaps must not
  * be pushed to every peer each time, so a new view is published only when two checks in a
- * row agree on it.
+ * row agree on it.  Servers given by name are resolved on the loop (nexd_resolve.c): a DNS
+ * server that does not answer delays only that server's answer, never the daemon.
  */
 #include "config.h"
 
@@ -33,6 +34,8 @@ struct nat_server {
 	struct nexd_nat *nat;
 	char name[300]; /* "stun:HOST:PORT" */
 	enum srv_state state;
+	uint16_t port;
+	struct nexd_lookup *lookup; /* while its name is resolved (state SRV_PENDING) */
 	struct nx_addr mapped;
 	uint16_t mapped_port;
 };
@@ -40,7 +43,8 @@ struct nat_server {
 struct nexd_nat {
 	struct nexd *nexd;
 	struct nexd_stun *stun;
-	uint16_t port; /* the port stun sends from */
+	struct nexd_resolver *resolver; /* for servers given by name; made on first use */
+	uint16_t port;			/* the port stun sends from */
 	uint64_t interval_ms;
 	struct nx_timer timer;
 	bool checking;
@@ -205,6 +209,15 @@ static void conclude(struct nexd_nat *n, struct nexd_nat_state *v)
 	nx_timer_arm(&n->timer, next);
 }
 
+/* Stops resolving the names of servers no longer waited for. */
+static void cancel_lookups(struct nexd_nat *n)
+{
+	for (size_t i = 0; i < n->n_srv; i++) {
+		nexd_lookup_cancel(n->srv[i].lookup);
+		n->srv[i].lookup = NULL;
+	}
+}
+
 /* Decides once the first two servers that answer, in configured order, have answered (or
  * everything before them has failed). */
 static void evaluate(struct nexd_nat *n)
@@ -220,6 +233,7 @@ static void evaluate(struct nexd_nat *n)
 			got[k++] = &n->srv[i];
 	}
 	nexd_stun_cancel_all(n->stun);
+	cancel_lookups(n);
 	for (size_t i = 0; i < n->n_srv; i++)
 		if (n->srv[i].state == SRV_PENDING)
 			n->srv[i].state = SRV_SKIPPED;
@@ -255,44 +269,92 @@ static void query_done(int result, const struct nx_addr *mapped, uint16_t mapped
 	evaluate(sv->nat);
 }
 
-/* Starts a query to host:port, resolving a name when it is not an address.  0 when a query
- * is under way. */
+/* Queries the first of addrs a query can be sent to, in order.  0 when a query is under way. */
+static int query_addrs(struct nat_server *sv, const struct nx_addr *addrs, size_t n_addrs)
+{
+	struct nx_err err = { 0 };
+	int rc = -ENOENT;
+
+	for (size_t i = 0; i < n_addrs; i++) {
+		sv->state = SRV_PENDING;
+		rc = nexd_stun_query(sv->nat->stun, &addrs[i], sv->port, query_done, sv, &err);
+		if (rc == 0)
+			return 0;
+		sv->state = SRV_FAILED;
+		nx_debug(&dbg_nexd_nat, "%s: %s", sv->name, err.msg);
+	}
+	return rc;
+}
+
+static void resolved(int result, const struct nx_addr *addrs, size_t n_addrs, const char *why,
+		     void *arg)
+{
+	struct nat_server *sv = arg;
+	char buf[NX_ADDR_STRLEN];
+
+	sv->lookup = NULL;
+	if (result < 0) {
+		nx_debug(&dbg_nexd_nat, "%s: skipped: %s", sv->name, why);
+		sv->state = SRV_FAILED;
+	} else {
+		nx_debug(&dbg_nexd_nat, "%s: resolved to %s%s", sv->name,
+			 nx_addr_format(&addrs[0], buf, sizeof(buf)),
+			 n_addrs > 1 ? " and others" : "");
+		if (query_addrs(sv, addrs, n_addrs) < 0)
+			sv->state = SRV_FAILED;
+	}
+	evaluate(sv->nat);
+}
+
+/* Starts a query to host:port.  An address is queried at once; a name is resolved first, on
+ * the loop, and the server stays pending meanwhile (a DNS server that does not answer must
+ * not stop the daemon).  0 when a query or a lookup is under way. */
 static int query_host(struct nat_server *sv, const char *host, uint16_t port)
 {
 	struct nexd_nat *n = sv->nat;
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICHOST };
 	struct addrinfo *res = NULL;
+	struct nx_addr addrs[NEXD_RESOLVE_MAX_ADDRS];
 	struct nx_err err = { 0 };
+	size_t n_addrs = 0;
 	int rc;
 
+	sv->port = port;
+	/* An address only: this never asks a name server. */
 	rc = getaddrinfo(host, NULL, &hints, &res);
-	if (rc == EAI_NONAME) {
-		hints.ai_flags = AI_ADDRCONFIG;
-		rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc == 0) {
+		for (struct addrinfo *ai = res; ai && n_addrs < NEXD_RESOLVE_MAX_ADDRS;
+		     ai = ai->ai_next) {
+			struct sockaddr_storage ss = { 0 };
+
+			if (ai->ai_addrlen > sizeof(ss))
+				continue;
+			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+			if (nx_addr_from_sockaddr(&ss, &addrs[n_addrs], NULL) == 0)
+				n_addrs++;
+		}
+		freeaddrinfo(res);
+		return query_addrs(sv, addrs, n_addrs);
 	}
-	if (rc != 0) {
+	if (rc != EAI_NONAME) {
 		nx_debug(&dbg_nexd_nat, "%s: skipped: %s", sv->name, gai_strerror(rc));
 		return -ENOENT;
 	}
-	rc = -ENOENT;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		struct sockaddr_storage ss = { 0 };
-		struct nx_addr a;
-
-		if (ai->ai_addrlen > sizeof(ss))
-			continue;
-		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-		if (nx_addr_from_sockaddr(&ss, &a, NULL) < 0)
-			continue;
-		sv->state = SRV_PENDING;
-		rc = nexd_stun_query(n->stun, &a, port, query_done, sv, &err);
-		if (rc == 0)
-			break;
-		sv->state = SRV_FAILED;
-		nx_debug(&dbg_nexd_nat, "%s: %s", sv->name, err.msg);
+	if (!n->resolver)
+		n->resolver = nexd_resolver_new(n->nexd->daemon->loop);
+	if (!n->resolver) {
+		nx_debug(&dbg_nexd_nat, "%s: skipped: out of memory", sv->name);
+		return -ENOMEM;
 	}
-	freeaddrinfo(res);
-	return rc;
+	nx_debug(&dbg_nexd_nat, "%s: resolving %s", sv->name, host);
+	sv->state = SRV_PENDING;
+	sv->lookup = nexd_resolve(n->resolver, host, resolved, sv, &err);
+	if (!sv->lookup) {
+		sv->state = SRV_FAILED;
+		nx_debug(&dbg_nexd_nat, "%s: skipped: %s", sv->name, err.msg);
+		return -ENOENT;
+	}
+	return 0;
 }
 
 /* --- the check -------------------------------------------------------------------------------- */
@@ -339,6 +401,7 @@ static void check_start(struct nexd_nat *n)
 		nx_timer_arm(&n->timer, n->interval_ms);
 		return;
 	}
+	cancel_lookups(n); /* none should be left from the last check */
 	n->checking = true;
 	n->n_srv = 0;
 	if (url_host(nexd_ctrl_service(nexd), host, sizeof(host)) == 0) {
@@ -415,6 +478,7 @@ void nexd_nat_stop(struct nexd *nexd)
 	if (!n)
 		return;
 	nx_timer_fini(&n->timer);
+	nexd_resolver_free(n->resolver);
 	nexd_stun_free(n->stun);
 	free(n);
 	nexd->nat = NULL;

@@ -44,6 +44,34 @@ int nexd_stun_query(struct nexd_stun *s, const struct nx_addr *server, uint16_t 
 /* Cancels every query in flight (their callbacks are not called). */
 void nexd_stun_cancel_all(struct nexd_stun *s);
 
+/* --- nexd_resolve.c: host names resolved on the loop, never blocking it ------------------- */
+
+struct nexd_resolver;
+struct nexd_lookup;
+
+#define NEXD_RESOLVE_MAX_ADDRS 8
+
+/* result: 0 with n (1 to NEXD_RESOLVE_MAX_ADDRS) addresses, IPv4 ones first; else a negative
+ * errno: -ENOENT (no such name), -ENODATA (no address of a usable family), -ETIMEDOUT (no
+ * answer in time), -EIO (the name servers failed) or -ENOMEM, with why saying it in words. */
+typedef void (*nexd_resolve_fn)(int result, const struct nx_addr *addrs, size_t n, const char *why,
+				void *arg);
+
+/* A resolver on loop; /etc/resolv.conf and /etc/hosts are read at the first lookup, and again
+ * whenever they have changed.  NULL when out of memory. */
+struct nexd_resolver *nexd_resolver_new(struct nx_loop *loop);
+/* Forgets every lookup under way (their callbacks are not called); NULL is a no-op. */
+void nexd_resolver_free(struct nexd_resolver *r);
+
+/* Starts resolving host (a name: addresses are the caller's to recognise) to the addresses of
+ * the families this host has.  done runs once, later, on the loop — within about 6 s even when
+ * no name server answers — unless the lookup is cancelled first.  NULL (err says why) when
+ * the lookup cannot start. */
+struct nexd_lookup *nexd_resolve(struct nexd_resolver *r, const char *host, nexd_resolve_fn done,
+				 void *arg, struct nx_err *err);
+/* Its callback is not called.  Only before done has run; NULL is a no-op. */
+void nexd_lookup_cancel(struct nexd_lookup *l);
+
 /* --- nexd_nat.c: what the NAT does, checked continuously ---------------------------------- */
 
 struct nexd;

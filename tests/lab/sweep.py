@@ -15,6 +15,7 @@ alone, so it is safe to run at any time:
 """
 
 import argparse
+import glob
 import os
 import signal
 import sys
@@ -79,6 +80,11 @@ def sweep(dry_run=False, log=None):
             note(f"{prefix}: kill processes in and delete namespace {ns}")
             if not dry_run:
                 lab.kill_netns(ns)
+        # Files a test gave a namespace (`ip netns exec` mounts /etc/netns/NS/* over /etc).
+        for d in glob.glob(f"/etc/netns/{glob.escape(prefix)}-*"):
+            note(f"{prefix}: remove {d}")
+            if not dry_run:
+                lab.remove_tree(d)
         if rec is None:
             continue
         pids = rec.data.get("pids") or []

@@ -3,7 +3,9 @@
 responder and a coturn server, the NAT type judged from the two answers and published to the
 controller (symmetric_nat and a stun: endpoint), re-checked while running (a NAT that turns
 symmetric is noticed), a STUN server that never answers costs nothing, and a device behind a
-cone NAT and a public one carry traffic through their tunnel.
+cone NAT and a public one carry traffic through their tunnel.  STUN servers given by name are
+resolved without ever stopping the daemon: with a name server that never answers the VTY,
+the tunnel and the other STUN server carry on, and a name from /etc/hosts is used.
 
     A 192.168.1.10 --lana-- Rc (cone NAT)      203.0.113.2 --+
     B 192.168.2.10 --lanb-- Rs (symmetric NAT) 203.0.113.3 --+-- pub -- ctl 203.0.113.1 (nexsrv)
@@ -11,12 +13,16 @@ cone NAT and a public one carry traffic through their tunnel.
 """
 
 import json
+import os
+import shutil
 import time
+from datetime import datetime, timezone
 
 import pytest
 
-from lab import wait_until
+from lab import register_cleanup, unregister_cleanup, wait_until
 from nexd_env import Agent, Controller
+from nexsrv_env import sanitizer_report
 
 CTL, STUN, C_ADDR = "203.0.113.1", "203.0.113.10", "203.0.113.20"
 RC_OUT, RS_OUT = "203.0.113.2", "203.0.113.3"
@@ -204,3 +210,215 @@ def test_nat_turns_symmetric(natlab):
     wait_until(lambda: a.status()["symmetric_nat"] is True and time.monotonic() > end,
                timeout=10, what="three more checks")
     assert len(publications()) == 2, publications()
+
+
+# --- STUN servers by name ----------------------------------------------------------------------
+#
+#   D 203.0.113.21 --+
+#   H 203.0.113.22 --+-- pub -- ctl 203.0.113.1 (nexsrv)   s 203.0.113.10 (coturn)
+#                    +-- dns 203.0.113.53: drops every DNS query
+#
+# D and H are told (/etc/netns/<ns>/resolv.conf, which `ip netns exec` mounts over
+# /etc/resolv.conf) to ask the name server that never answers.  D has a stun-server by a name
+# only that server could resolve; H one by a name in its /etc/hosts (mounted the same way).
+
+DNS = "203.0.113.53"
+D_ADDR, H_ADDR = "203.0.113.21", "203.0.113.22"
+DEAD_NAME = "stun.example.test"
+HOSTS_NAME = "stun.lab.test"
+NOWHERE = "203.0.113.99"  # nothing there
+ETC_NETNS = "/etc/netns"
+# A VTY request answers in milliseconds; a loop blocked on the name server stalls for seconds
+# (the C library waits 5 s per try).  Generous for a loaded machine, still far from that.
+VTY_MAX_S = 0.5
+DROP_DNS = """
+table inet nxlab_dns {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    udp dport 53 drop
+    tcp dport 53 drop
+  }
+}
+"""
+
+
+def etc_netns(node, files, created):
+    """Writes files ({name: text}) into /etc/netns/<ns>/, which `ip netns exec` mounts over
+    /etc/<name> for everything started in the namespace.  The directory is appended to
+    `created` first, so that the caller removes it however this ends."""
+    path = os.path.join(ETC_NETNS, node.ns)
+    os.makedirs(path)
+    created.append(path)
+    register_cleanup(("etc-netns", path), lambda: shutil.rmtree(path, ignore_errors=True))
+    for name, text in files.items():
+        with open(os.path.join(path, name), "w") as f:
+            f.write(text)
+    return path
+
+
+def remove_etc_netns(created):
+    for path in created:
+        shutil.rmtree(path, ignore_errors=True)
+        unregister_cleanup(("etc-netns", path))
+    try:
+        os.rmdir(ETC_NETNS)  # only when no other namespace has files there
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def dnslab(postgres, lab, coturn, monkeypatch):
+    monkeypatch.setenv("NEXD_NAT_INTERVAL_MS", str(INTERVAL_MS))
+    ctl = None
+    agents = {}
+    created = []
+    try:
+        pub = lab.switch("pub")
+        nodes = {n: lab.host(n) for n in ("ctl", "s", "dns", "d", "h")}
+        for name, addr in (("ctl", CTL), ("s", STUN), ("dns", DNS), ("d", D_ADDR),
+                           ("h", H_ADDR)):
+            lab.link(nodes[name], pub, addr_a=f"{addr}/24")
+        lab.nft(nodes["dns"], DROP_DNS)
+        coturn(nodes["s"], STUN, 3478)
+        resolv_conf = f"nameserver {DNS}\n"
+        etc_netns(nodes["d"], {"resolv.conf": resolv_conf}, created)
+        etc_netns(nodes["h"], {"resolv.conf": resolv_conf,
+                               "hosts": f"127.0.0.1 localhost\n{STUN} {HOSTS_NAME}\n"}, created)
+
+        ctl = Controller(lab, postgres, nodes["ctl"], CTL).start()
+        vpc, key = ctl.bootstrap()
+        agents["d"] = Agent(lab, nodes["d"], ctl.url, key,
+                            args=["--stun-server", f"{DEAD_NAME}:3478"])
+        agents["h"] = Agent(lab, nodes["h"], ctl.url, key,
+                            args=["--stun-server", f"{HOSTS_NAME}:3478"])
+        for ag in agents.values():
+            ag.daemon.write_config("debug nexodus nat\n")
+            ag.start()
+        for ag in agents.values():
+            ag.wait_connected()
+        yield lab, ctl, agents
+        for ag in agents.values():
+            if ag.daemon.proc.returncode is None:  # still running (not stopped by the test)
+                ag.assert_healthy()
+            else:
+                assert sanitizer_report(ag.daemon.proc.log()) is None, ag.daemon.proc.log()
+    finally:
+        for ag in agents.values():
+            ag.cleanup()
+        if ctl:
+            ctl.cleanup()
+        remove_etc_netns(created)
+
+
+def log_time(line):
+    """The wall-clock time of a log line ("2026-11-30T10:00:00.123Z nexd: ...")."""
+    when = datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.replace(tzinfo=timezone.utc).timestamp()
+
+
+def lookups(log, server):
+    """[(start, end or None, outcome line)] of the lookups of server's name in log."""
+    found = []
+    for line in log.splitlines():
+        if f"[nat] {server}: resolving " in line:
+            found.append([log_time(line), None, None])
+        elif (f"[nat] {server}: skipped: " in line or f"[nat] {server}: resolved to " in line) \
+                and found and found[-1][1] is None:
+            found[-1][1:] = [log_time(line), line]
+    return [tuple(x) for x in found]
+
+
+def test_dead_name_server_blocks_nothing(dnslab):
+    lab, ctl, agents = dnslab
+    d, h = agents["d"], agents["h"]
+    server = f"stun:{DEAD_NAME}:3478"
+
+    def log():
+        return d.daemon.proc.log()
+
+    # The check asks the name server, which never answers.
+    wait_until(lambda: lookups(log(), server), timeout=10, what="D resolving the name")
+
+    # The VTY answers at once, all through more than one whole lookup.
+    t_start = time.time()
+    for _ in range(20):
+        t0 = time.monotonic()
+        try:
+            out, status = d.daemon.vty(b"show nexodus status json", timeout=5)
+        except TimeoutError:
+            raise AssertionError("the VTY did not answer within 5 s") from None
+        took = time.monotonic() - t0
+        assert status == 0 and json.loads(out)["state"] == "connected", out
+        assert took < VTY_MAX_S, f"the VTY took {took:.3f} s"
+        time.sleep(0.25)
+    t_end = time.time()
+
+    # Lookups were under way meanwhile; each gave up after its timeouts (2 s, twice), not
+    # quicker (the name server really never answered) and not much later.
+    done = [x for x in lookups(log(), server) if x[1] is not None]
+    assert done, log()
+    for start, end, line in done:
+        assert 3.0 <= end - start <= 8.0, (end - start, line)
+        assert "skipped" in line, line
+    overlap = sum(max(0.0, min(end or t_end, t_end) - max(start, t_start))
+                  for start, end, _ in lookups(log(), server))
+    assert overlap >= 2.0, (overlap, lookups(log(), server))
+
+    # The tunnel works: D reaches its peer H and back.
+    wait_until(lambda: lab.ping_ok(d.node, h.tunnel_ipv4, timeout=1)
+               and lab.ping_ok(h.node, d.tunnel_ipv4, timeout=1),
+               timeout=30, what="D and H ping each other through the tunnel")
+
+    # The check completes with the controller's responder alone: the reflexive endpoint is
+    # known (D has no NAT: its own address and port), the NAT type is not (one answer).
+    def nat_known():
+        st = d.status()
+        eps = stun_endpoints(st["endpoints"])
+        return st["symmetric_nat"] is False and eps and st
+
+    st = wait_until(nat_known, timeout=20, what="D's NAT checked")
+    assert [(e["address"], e["source"]) for e in stun_endpoints(st["endpoints"])] == \
+        [(f"{D_ADDR}:{st['listen_port']}", CTL_STUN)], st
+    assert "type unknown (one STUN server answered)" in d.daemon.nexsh(
+        "show nexodus status").stdout
+    wait_until(lambda: published(ctl, d, False, D_ADDR), timeout=20,
+               what="D's endpoint at the controller")
+
+    # The server that cannot be resolved is mentioned only in debug messages.
+    named = [line for line in log().splitlines() if DEAD_NAME in line]
+    assert named and all(" DEBUG: [nat] " in line for line in named), named
+
+    # Stopping while a lookup is under way is clean: exit status 0, no sanitizer report.
+    wait_until(lambda: lookups(log(), server)[-1][1] is None, timeout=10,
+               what="a lookup under way")
+    assert d.stop() == 0, log()
+    assert sanitizer_report(log()) is None, log()
+
+
+def test_name_from_hosts_file(dnslab):
+    lab, ctl, agents = dnslab
+    h = agents["h"]
+    server = f"stun:{HOSTS_NAME}:3478"
+
+    def log():
+        return h.daemon.proc.log()
+
+    def status_text():
+        return h.daemon.nexsh("show nexodus status").stdout
+
+    # Resolved from /etc/hosts without a name server (the one configured never answers), and
+    # asked: with two answers the NAT type is known.
+    wait_until(lambda: "endpoint-independent" in status_text(), timeout=20,
+               what="H's NAT checked with both servers")
+    start, end, line = lookups(log(), server)[0]
+    assert line.endswith(f"resolved to {STUN}") and end - start < 1.0, line
+    assert f"STUN {STUN}:3478: Binding request" in log()
+
+    # A changed /etc/hosts is read again: the name now leads nowhere, one server answers.
+    with open(os.path.join(ETC_NETNS, h.node.ns, "hosts"), "w") as f:
+        f.write(f"127.0.0.1 localhost\n{NOWHERE} {HOSTS_NAME}\n")
+    wait_until(lambda: any(x[2] and x[2].endswith(f"resolved to {NOWHERE}")
+                           for x in lookups(log(), server)),
+               timeout=20, what="the new hosts entry used")
+    wait_until(lambda: "type unknown (one STUN server answered)" in status_text(), timeout=20,
+               what="H's NAT view with one server")

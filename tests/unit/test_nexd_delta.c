@@ -206,13 +206,15 @@ static struct harness *live[4];
 static struct harness *harness_new(uint64_t seed)
 {
 	struct harness *h = calloc(1, sizeof(*h));
-	size_t k = 0;
+	size_t k;
 
 	assert_non_null(h);
-	while (k < 4 && live[k])
-		k++;
+	for (k = 0; k < 4; k++)
+		if (!live[k]) {
+			live[k] = h;
+			break;
+		}
 	assert_true(k < 4);
-	live[k] = h;
 	h->seed = seed;
 	h->rng = seed;
 	for (size_t i = 0; i < N_POOL; i++)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/sorted.h"
 #include "nexd/nexd.h"
 #include "nexd/nexd_probe.h"
 
@@ -173,26 +174,15 @@ void nexd_peers_free(struct nexd_peers *t)
 	free(t);
 }
 
+static int id_cmp(const void *id, const void *elem)
+{
+	return strcmp(id, (*(struct nexd_peer *const *)elem)->dev.id);
+}
+
 /* The index of id, or where it would go (*found false). */
 static size_t lookup(const struct nexd_peers *t, const char *id, bool *found)
 {
-	size_t lo = 0, hi = t->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(t->v[mid]->dev.id, id);
-
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return nx_sorted_find(id, t->v, t->n, sizeof(t->v[0]), id_cmp, found);
 }
 
 struct nexd_peer *nexd_peers_upsert(struct nexd_peers *t, struct nexd_device_info *d)

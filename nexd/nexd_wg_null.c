@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/sorted.h"
 #include "nexd/nexd_wg.h"
 
 static int copy_peer(struct nexd_wg_device *dst, const struct nexd_wg_peer *src)
@@ -29,15 +30,18 @@ static int copy_peer(struct nexd_wg_device *dst, const struct nexd_wg_peer *src)
 	return 0;
 }
 
+/* Who holds an allowed IP. */
+struct owner {
+	struct nx_prefix prefix;
+	struct nx_wgkey key;
+};
+
 /* The device, its peers sorted by key, and who holds each allowed IP (sorted by prefix), so
  * that a change costs a few binary searches however many peers there are: the backend must
  * not be what a benchmark measures. */
 struct null_dev {
 	struct nexd_wg_device dev;
-	struct owner {
-		struct nx_prefix prefix;
-		struct nx_wgkey key;
-	} * owners;
+	struct owner *owners;
 	size_t n_owners, cap_owners;
 };
 
@@ -66,47 +70,27 @@ static int key_cmp(const struct nx_wgkey *a, const struct nx_wgkey *b)
 	return memcmp(a->b, b->b, NX_WG_KEY_LEN);
 }
 
+static int peer_key_cmp(const void *key, const void *elem)
+{
+	return key_cmp(key, &((const struct nexd_wg_peer *)elem)->public_key);
+}
+
+static int owner_prefix_cmp(const void *prefix, const void *elem)
+{
+	return nx_prefix_cmp(prefix, &((const struct owner *)elem)->prefix);
+}
+
 /* The index of the peer with key, or where it would go (*found false). */
 static size_t peer_at(const struct nexd_wg_device *dev, const struct nx_wgkey *key, bool *found)
 {
-	size_t lo = 0, hi = dev->n_peers;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = key_cmp(&dev->peers[mid].public_key, key);
-
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return nx_sorted_find(key, dev->peers, dev->n_peers, sizeof(dev->peers[0]), peer_key_cmp,
+			      found);
 }
 
 static size_t owner_at(const struct null_dev *n, const struct nx_prefix *p, bool *found)
 {
-	size_t lo = 0, hi = n->n_owners;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = nx_prefix_cmp(&n->owners[mid].prefix, p);
-
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return nx_sorted_find(p, n->owners, n->n_owners, sizeof(n->owners[0]), owner_prefix_cmp,
+			      found);
 }
 
 static void owner_del(struct null_dev *n, const struct nx_prefix *p)

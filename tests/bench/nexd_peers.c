@@ -43,6 +43,7 @@
 #include "lib/prefix.h"
 #include "lib/wgkey.h"
 #include "nexd/nexd_wg.h"
+#include "tests/children.h"
 
 extern char **environ;
 
@@ -299,34 +300,6 @@ static int enter_namespaces(void)
 	return 0;
 }
 
-/* Stops what this process started and still runs (detached wireguard-go daemons are
- * reparented to it as a subreaper), by pid. */
-static void stop_children(void)
-{
-	char path[64];
-	FILE *f;
-	int pid;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
-	f = fopen(path, "r");
-	if (f) {
-		while (fscanf(f, "%d", &pid) == 1)
-			kill(pid, SIGTERM);
-		fclose(f);
-	}
-	for (int i = 0; i < 250; i++) {
-		pid_t r = waitpid(-1, NULL, WNOHANG);
-
-		if (r < 0 && errno == ECHILD)
-			break;
-		if (r == 0) {
-			struct timespec ts = { 0, 20 * 1000000 };
-
-			nanosleep(&ts, NULL);
-		}
-	}
-}
-
 static void report(const char *backend, size_t n, const struct figures *f)
 {
 	printf("%s: %zu peers: nexd set %.1f ms, wg setconf %.1f ms (%.2fx); "
@@ -402,6 +375,6 @@ int main(int argc, char **argv)
 out:
 	nexd_wg_device_clear(&dev);
 	unlink(CONF_PATH);
-	stop_children();
+	nx_test_stop_children();
 	return rc;
 }

@@ -34,6 +34,7 @@
 #include <cmocka.h>
 
 #include "nexd/nexd_wg.h"
+#include "tests/children.h"
 
 #define IFNAME	    "nxwgtest0"
 #define SOCK_DIR    "/var/run/wireguard"
@@ -361,41 +362,13 @@ static void test_destroy(void **state)
 	assert_true(err.msg[0] != '\0');
 }
 
-/* Stops what this process started and still runs (wireguard-go daemons are reparented to
- * it as a subreaper), by pid. */
-static void stop_children(void)
-{
-	char path[64];
-	FILE *f;
-	int pid;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
-	f = fopen(path, "r");
-	if (f) {
-		while (fscanf(f, "%d", &pid) == 1)
-			kill(pid, SIGTERM);
-		fclose(f);
-	}
-	for (int i = 0; i < 250; i++) {
-		pid_t r = waitpid(-1, NULL, WNOHANG);
-
-		if (r < 0 && errno == ECHILD)
-			break;
-		if (r == 0) {
-			struct timespec ts = { 0, 20 * 1000000 };
-
-			nanosleep(&ts, NULL);
-		}
-	}
-}
-
 static int group_teardown(void **state)
 {
 	(void)state;
 	if (wg_open)
 		nexd_wg_close(&wg, true);
 	wg_open = false;
-	stop_children();
+	nx_test_stop_children();
 	return 0;
 }
 

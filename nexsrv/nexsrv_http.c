@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -22,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -628,6 +628,7 @@ struct nexsrv_req {
 	size_t caller_key_len;				      /* 0: none set */
 
 	bool replied, queued, close_after;
+	bool http10, http11; /* the request's version: a stream's body is chunked in 1.1 */
 	unsigned status;
 	char *resp;
 	size_t resp_len;
@@ -652,9 +653,14 @@ struct nexsrv_stream {
 	struct MHD_Connection *conn; /* while attached */
 	int fd;
 	bool attached, suspended, watching;
-	bool closed; /* by the producer */
-	bool gone;   /* the client went away */
-	bool ending; /* the server is stopping */
+	/* Suspended, with every byte MHD produced sent: the socket is the stream's own until
+	 * it resumes, and writes go straight to it (plain HTTP only; see stream_direct_send). */
+	bool can_direct, direct;
+	bool chunked;	/* the body is chunked (HTTP/1.1); else it ends with the connection */
+	bool out_armed; /* the monitor also waits for the socket to take more */
+	bool closed;	/* by the producer */
+	bool gone;	/* the client went away */
+	bool ending;	/* the server is stopping */
 	/* The queue: a ring of references to shared strings, the first partly sent. */
 	struct stream_seg *segs; /* seg_inline, or a larger array while many are queued */
 	size_t seg_head, seg_n, seg_cap;
@@ -953,13 +959,152 @@ static void monitor_watch(struct nexsrv_stream *s)
 			 (unsigned long long)s->id, strerror(errno));
 }
 
-/* Wakes a suspended stream's connection; stream lock held. */
+/* Hands a suspended stream's connection back to MHD (to send what is queued, or to end the
+ * body); stream lock held.  A stream writing directly keeps the socket until its queue has
+ * gone out: a chunk half sent must be finished before MHD frames the next. */
 static void stream_wake(struct nexsrv_stream *s)
 {
+	if (s->direct) {
+		if (s->seg_n)
+			return; /* stream_writable wakes it once the queue is out */
+		s->direct = false;
+	}
 	if (s->suspended && s->attached) {
 		s->suspended = false;
 		MHD_resume_connection(s->conn);
 	}
+}
+
+/* The client is gone (hung up, or a send failed): MHD resumes the connection to close it, and
+ * the close callback runs when it frees the response; stream lock held. */
+static void stream_lost(struct nexsrv_stream *s)
+{
+	if (!s->attached)
+		return;
+	s->gone = true;
+	s->direct = false;
+	monitor_unwatch(s);
+	if (s->suspended) {
+		s->suspended = false;
+		MHD_resume_connection(s->conn);
+	}
+}
+
+/* Asks the monitor to report when the socket takes more.  Edge-triggered, so once armed it
+ * stays: a report comes only after a send found the socket full. */
+static bool monitor_want_out(struct nexsrv_stream *s)
+{
+	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLOUT | EPOLLET, .data.u64 = s->id };
+
+	if (!s->out_armed && s->watching &&
+	    epoll_ctl(s->http->mon_epfd, EPOLL_CTL_MOD, s->fd, &ev) == 0)
+		s->out_armed = true;
+	return s->out_armed;
+}
+
+/* "<hex length>\r\n" into buf (at least CHUNK_HEADER_MAX bytes): its length. */
+#define CHUNK_HEADER_MAX 20
+static size_t chunk_header(char *buf, size_t len)
+{
+	return (size_t)snprintf(buf, CHUNK_HEADER_MAX, "%zx\r\n", len);
+}
+
+/* What a queued string is on the wire: framed as one chunk when the body is chunked. */
+static size_t seg_wire_len(const struct nexsrv_stream *s, const struct stream_seg *g)
+{
+	char hdr[CHUNK_HEADER_MAX];
+
+	return s->chunked ? chunk_header(hdr, g->buf->len) + g->buf->len + 2 : g->buf->len;
+}
+
+/* Drops n bytes sent directly from the head of the queue. */
+static void direct_sent(struct nexsrv_stream *s, size_t n)
+{
+	while (n) {
+		struct stream_seg *g = &s->segs[s->seg_head];
+		size_t left = seg_wire_len(s, g) - g->off;
+
+		if (n < left) {
+			g->off += n;
+			return;
+		}
+		n -= left;
+		s->q_len -= g->buf->len;
+		nexsrv_shared_unref(g->buf);
+		g->buf = NULL;
+		s->seg_head = (s->seg_head + 1) % s->seg_cap;
+		s->seg_n--;
+	}
+	if (!s->seg_n)
+		s->seg_head = 0;
+}
+
+#define DIRECT_CHUNKS 16 /* queued strings per sendmsg */
+
+/*
+ * Sends the queue straight to the socket; stream lock held.  While its connection is
+ * suspended MHD neither reads nor writes the socket, and it suspended only after sending
+ * all it had (MHD asks the stream for more only when its buffer went out): the stream can
+ * go on with the body itself, each string one chunk, and a delivery costs one sendmsg
+ * instead of a resume, a send and a suspend on an MHD thread, whose resume also walks every
+ * suspended connection.  0 when the queue went out or the socket is full (the monitor
+ * reports when it takes more: stream_writable), else -errno: the client is gone.
+ */
+static int stream_direct_send(struct nexsrv_stream *s)
+{
+	static char crlf[] = "\r\n";
+
+	while (s->seg_n) {
+		struct iovec iov[DIRECT_CHUNKS * 3];
+		char hdr[DIRECT_CHUNKS][CHUNK_HEADER_MAX];
+		size_t n_iov = 0, total = 0;
+		ssize_t sent;
+
+		for (size_t i = 0; i < s->seg_n && i < DIRECT_CHUNKS; i++) {
+			struct stream_seg *g = &s->segs[(s->seg_head + i) % s->seg_cap];
+			struct iovec part[3];
+			size_t n_part = 0, skip = g->off;
+
+			if (s->chunked)
+				part[n_part++] =
+					(struct iovec){ hdr[i], chunk_header(hdr[i], g->buf->len) };
+			part[n_part++] = (struct iovec){ g->buf->data, g->buf->len };
+			if (s->chunked)
+				part[n_part++] = (struct iovec){ crlf, 2 };
+			for (size_t k = 0; k < n_part; k++) {
+				if (skip >= part[k].iov_len) {
+					skip -= part[k].iov_len;
+					continue;
+				}
+				iov[n_iov].iov_base = (char *)part[k].iov_base + skip;
+				iov[n_iov].iov_len = part[k].iov_len - skip;
+				total += iov[n_iov++].iov_len;
+				skip = 0;
+			}
+		}
+		sent = sendmsg(s->fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = n_iov },
+			       MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		if (sent > 0)
+			direct_sent(s, (size_t)sent);
+		if (sent < 0 || (size_t)sent < total)
+			return monitor_want_out(s) ? 0 : -EIO;
+	}
+	return 0;
+}
+
+/* The monitor saw the socket of a stream writing directly take more; stream lock held. */
+static void stream_writable(struct nexsrv_stream *s)
+{
+	if (!s->direct)
+		return;
+	if (stream_direct_send(s) < 0)
+		stream_lost(s);
+	else if (!s->seg_n && (s->closed || s->ending || http_stopping(s->http)))
+		stream_wake(s); /* the body ends through MHD */
 }
 
 static void stream_unref(struct nexsrv_stream *s)
@@ -1092,7 +1237,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	pthread_mutex_lock(&s->lock);
-	if (s->gone || !s->attached) {
+	if (s->gone || !s->attached || s->direct) {
+		/* (Still direct: MHD resumed the connection itself, to close it at its stop.) */
+		s->direct = false;
 		n = MHD_CONTENT_READER_END_WITH_ERROR;
 	} else if (s->seg_n) {
 		n = (ssize_t)stream_dequeue(s, buf, max);
@@ -1102,6 +1249,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		/* Nothing to send: park the connection until a write (or a disconnect). */
 		monitor_watch(s);
 		s->suspended = true;
+		s->direct = s->can_direct && s->watching;
 		MHD_suspend_connection(s->conn);
 		n = 0;
 	}
@@ -1141,6 +1289,9 @@ struct nexsrv_stream *nexsrv_stream_start(struct nexsrv_req *req)
 	s->q_limit = http->stream_queue_limit;
 	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	s->fd = ci ? ci->connect_fd : -1;
+	/* TLS records are MHD's to write: such a stream stays with MHD throughout. */
+	s->chunked = req->http11;
+	s->can_direct = s->fd >= 0 && !nexsrv_http_tls(http) && (req->http10 || req->http11);
 	if (s->fd >= 0) {
 		/* A client that vanished (power lost, link down, NAT mapping gone) never closes
 		 * its stream: unacknowledged heartbeats end it after STREAM_USER_TIMEOUT_MS, so
@@ -1190,6 +1341,16 @@ int nexsrv_stream_write_shared(struct nexsrv_stream *s, struct nexsrv_shared *b)
 		rc = -ENOBUFS;
 		goto out;
 	}
+	if (s->direct) {
+		bool idle = s->seg_n == 0; /* else the socket is full: the monitor sends it */
+
+		rc = stream_enqueue(s, b);
+		if (rc == 0 && idle && stream_direct_send(s) < 0) {
+			stream_lost(s);
+			rc = -EPIPE;
+		}
+		goto out;
+	}
 	rc = stream_enqueue(s, b);
 	if (rc == 0)
 		stream_wake(s);
@@ -1233,8 +1394,8 @@ void nexsrv_stream_close(struct nexsrv_stream *s)
 	stream_unref(s);
 }
 
-/* The monitor saw the client of stream id hang up. */
-static void stream_client_gone(struct nexsrv_http *http, uint64_t id)
+/* The monitor saw the client of stream id hang up, or its socket take more. */
+static void stream_event(struct nexsrv_http *http, uint64_t id, uint32_t events)
 {
 	struct nexsrv_stream *s;
 
@@ -1250,15 +1411,12 @@ static void stream_client_gone(struct nexsrv_http *http, uint64_t id)
 	if (!s)
 		return;
 	pthread_mutex_lock(&s->lock);
-	if (s->attached) {
+	if (s->attached && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
 		nx_debug(&dbg_nexsrv_api, "stream %llu: client went away",
 			 (unsigned long long)s->id);
-		s->gone = true;
-		monitor_unwatch(s);
-		if (s->suspended) {
-			s->suspended = false;
-			MHD_resume_connection(s->conn);
-		}
+		stream_lost(s);
+	} else if (s->attached && (events & EPOLLOUT)) {
+		stream_writable(s);
 	}
 	pthread_mutex_unlock(&s->lock);
 	stream_unref(s);
@@ -1285,7 +1443,7 @@ static void *monitor_main(void *arg)
 						 strerror(errno));
 				continue;
 			}
-			stream_client_gone(http, ev[i].data.u64);
+			stream_event(http, ev[i].data.u64, ev[i].events);
 		}
 	}
 	return NULL;
@@ -1695,11 +1853,12 @@ static enum MHD_Result mhd_request(void *cls, struct MHD_Connection *conn, const
 	struct nexsrv_req *req = *con_cls;
 
 	(void)url;
-	(void)version;
 	if (!req)
 		return MHD_NO; /* out of memory in mhd_uri_log */
 	if (!req->begun) {
 		req->begun = true;
+		req->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+		req->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
 		req->in_flight = true;
 		pthread_mutex_lock(&http->lock);
 		http->in_flight++;

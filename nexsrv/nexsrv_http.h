@@ -8,10 +8,13 @@
  * Threading.  MHD runs its own pool of threads (MHD_USE_INTERNAL_POLLING_THREAD |
  * MHD_USE_EPOLL, cfg.threads of them), each serving many connections.  Handlers run on those
  * threads and may block (a database query).  A streaming response whose queue is empty
- * suspends its connection (MHD_suspend_connection), so an idle watch stream holds no thread;
- * nexsrv_stream_write() from any thread queues bytes and resumes it.  Suspended connections
- * are invisible to MHD, so one extra thread watches their sockets (epoll, EPOLLRDHUP) to
- * learn when a client goes away.  Nothing here touches the main thread's event loop.
+ * suspends its connection (MHD_suspend_connection), so an idle watch stream holds no thread.
+ * nexsrv_stream_write() from any thread then sends the bytes itself, straight to the socket
+ * (one sendmsg; MHD does not touch a suspended connection), except over TLS, whose records
+ * are MHD's to write: there it queues them and resumes the connection.  Suspended
+ * connections are invisible to MHD, so one extra thread watches their sockets (epoll) to
+ * learn when a client goes away, and to send the rest when a slow client's socket takes
+ * more.  Nothing here touches the main thread's event loop.
  *
  * A request, step by step (on one pool thread):
  *   1. the request line: the raw URI is split into path and query, both percent-decoded

@@ -749,6 +749,78 @@ static void test_slow_client(void **state)
 	stop(http);
 }
 
+/* The body a reader gets: chunked (HTTP/1.1) up to its last chunk, else up to EOF. */
+static size_t read_body(struct conn *c, bool chunked, char *out, size_t size)
+{
+	size_t len = 0;
+	long n;
+
+	if (chunked) {
+		while ((n = read_chunk(c, out + len, size - len)) > 0)
+			len += (size_t)n;
+		assert_int_equal(n, 0); /* the last chunk, not an error */
+		return len;
+	}
+	do {
+		assert_true(len + c->len < size);
+		memcpy(out + len, c->buf, c->len);
+		len += c->len;
+		c->len = 0;
+	} while (conn_fill(c));
+	return len;
+}
+
+/* A client that falls behind and then reads everything gets every byte, in order, and a
+ * clean end, whether the body is chunked or ends with the connection. */
+static void slow_client_catches_up(const char *version)
+{
+	enum { LINES = 3000, LINE = 400 };
+	struct nexsrv_http *http = start((struct nexsrv_http_config){ 0 });
+	struct conn *c = conn_open(nexsrv_http_port(http), 4096);
+	bool chunked = strcmp(version, "HTTP/1.1") == 0;
+	char *want = malloc(LINES * LINE + 1), *got = malloc(LINES * LINE + 1024), req[128];
+	struct nexsrv_stream *s;
+	struct resp r;
+	size_t len;
+
+	assert_non_null(want);
+	assert_non_null(got);
+	state_reset(false);
+	snprintf(req, sizeof(req), "GET /stream %s\r\nHost: t\r\n\r\n", version);
+	conn_sends(c, req);
+	assert_true(wait_streams(1));
+	assert_true(read_head(c, &r));
+	assert_int_equal(r.status, 200);
+	assert_true((header(&r, "transfer-encoding") != NULL) == chunked);
+	s = st.streams[0];
+	st.streams[0] = NULL;
+	/* 1.2 MB while the client reads nothing: the socket fills, the rest waits queued */
+	for (int i = 0; i < LINES; i++) {
+		char *line = want + (size_t)i * LINE;
+
+		snprintf(line, LINE, "%05d ", i);
+		memset(line + 6, 'a' + i % 26, LINE - 7);
+		line[LINE - 1] = '\n';
+		assert_int_equal(nexsrv_stream_write(s, line, LINE), 0);
+	}
+	want[LINES * LINE] = '\0';
+	nexsrv_stream_close(s);
+	len = read_body(c, chunked, got, LINES * LINE + 1024);
+	assert_int_equal(len, LINES * LINE);
+	assert_memory_equal(got, want, len);
+	free(want);
+	free(got);
+	conn_close(c);
+	stop(http);
+}
+
+static void test_slow_client_catches_up(void **state)
+{
+	(void)state;
+	slow_client_catches_up("HTTP/1.1");
+	slow_client_catches_up("HTTP/1.0");
+}
+
 struct slow_req {
 	uint16_t port;
 	struct resp r;
@@ -1262,6 +1334,7 @@ int main(void)
 		cmocka_unit_test(test_client_disconnect),
 		cmocka_unit_test(test_close_from_callback),
 		cmocka_unit_test(test_slow_client),
+		cmocka_unit_test(test_slow_client_catches_up),
 		cmocka_unit_test(test_stop_ends_streams),
 		cmocka_unit_test(test_request_api),
 		cmocka_unit_test(test_auth_hook),

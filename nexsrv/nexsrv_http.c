@@ -594,6 +594,8 @@ struct nexsrv_http {
 	/* streams attached to a connection, and the thread that watches idle ones */
 	pthread_mutex_t streams_lock;
 	struct nexsrv_stream *streams;
+	struct nexsrv_stream **by_id; /* the same, hashed by id: what the monitor's events name */
+	size_t by_id_cap, n_streams;
 	uint64_t next_stream_id;
 	int mon_epfd;
 	int mon_wakefd;
@@ -645,6 +647,7 @@ struct stream_seg {
 
 struct nexsrv_stream {
 	struct nexsrv_stream *next, *prev; /* http->streams, while attached */
+	struct nexsrv_stream *id_next;	   /* http->by_id's chain */
 	uint64_t id;
 	struct nexsrv_http *http; /* while attached */
 	pthread_mutex_t lock;
@@ -1125,6 +1128,72 @@ static void stream_unref(struct nexsrv_stream *s)
 	free(s);
 }
 
+/* --- attached streams, listed and indexed by id (streams_lock held) --- */
+
+#define STREAM_INDEX_MIN 256
+
+static size_t id_bucket(uint64_t id, size_t cap)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+static void streams_add(struct nexsrv_http *http, struct nexsrv_stream *s)
+{
+	size_t b;
+
+	s->next = http->streams;
+	if (s->next)
+		s->next->prev = s;
+	http->streams = s;
+	if (++http->n_streams > http->by_id_cap) {
+		size_t cap = http->by_id_cap * 2;
+		struct nexsrv_stream **v = calloc(cap, sizeof(*v));
+
+		/* Without memory the chains only grow longer. */
+		for (size_t i = 0; v && i < http->by_id_cap; i++) {
+			for (struct nexsrv_stream *x = http->by_id[i], *next; x; x = next) {
+				next = x->id_next;
+				x->id_next = v[id_bucket(x->id, cap)];
+				v[id_bucket(x->id, cap)] = x;
+			}
+		}
+		if (v) {
+			free(http->by_id);
+			http->by_id = v;
+			http->by_id_cap = cap;
+		}
+	}
+	b = id_bucket(s->id, http->by_id_cap);
+	s->id_next = http->by_id[b];
+	http->by_id[b] = s;
+}
+
+static void streams_remove(struct nexsrv_http *http, struct nexsrv_stream *s)
+{
+	struct nexsrv_stream **p = &http->by_id[id_bucket(s->id, http->by_id_cap)];
+
+	while (*p != s)
+		p = &(*p)->id_next;
+	*p = s->id_next;
+	http->n_streams--;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		http->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = s->id_next = NULL;
+}
+
+static struct nexsrv_stream *streams_find(struct nexsrv_http *http, uint64_t id)
+{
+	struct nexsrv_stream *s = http->by_id[id_bucket(id, http->by_id_cap)];
+
+	while (s && s->id != id)
+		s = s->id_next;
+	return s;
+}
+
 /* The connection side lets go of the stream: MHD freed its response, or the request ended
  * before there was one.  Runs the close callback unless the producer closed first. */
 static void stream_detach(struct nexsrv_stream *s)
@@ -1134,13 +1203,7 @@ static void stream_detach(struct nexsrv_stream *s)
 	void *arg = NULL;
 
 	pthread_mutex_lock(&http->streams_lock);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		http->streams = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
+	streams_remove(http, s);
 	pthread_mutex_unlock(&http->streams_lock);
 	nexsrv_metric_add(http->m_streams, NULL, -1);
 
@@ -1303,10 +1366,7 @@ struct nexsrv_stream *nexsrv_stream_start(struct nexsrv_req *req)
 
 	pthread_mutex_lock(&http->streams_lock);
 	s->id = ++http->next_stream_id;
-	s->next = http->streams;
-	if (s->next)
-		s->next->prev = s;
-	http->streams = s;
+	streams_add(http, s);
 	pthread_mutex_unlock(&http->streams_lock);
 	nexsrv_metric_add(http->m_streams, NULL, 1);
 
@@ -1400,8 +1460,7 @@ static void stream_event(struct nexsrv_http *http, uint64_t id, uint32_t events)
 	struct nexsrv_stream *s;
 
 	pthread_mutex_lock(&http->streams_lock);
-	for (s = http->streams; s && s->id != id; s = s->next)
-		;
+	s = streams_find(http, id);
 	if (s) {
 		pthread_mutex_lock(&s->lock);
 		s->refs++;
@@ -2130,6 +2189,7 @@ static void http_free(struct nexsrv_http *http)
 	pthread_rwlock_destroy(&http->rl_lock);
 	pthread_mutex_destroy(&http->lock);
 	pthread_mutex_destroy(&http->streams_lock);
+	free(http->by_id);
 	free(http);
 }
 
@@ -2206,7 +2266,9 @@ struct nexsrv_http *nexsrv_http_start(const struct nexsrv_http_config *cfg, stru
 		http->own_metrics = true;
 	}
 	http->router = nexsrv_router_new();
-	if (!http->metrics || !http->router) {
+	http->by_id = calloc(STREAM_INDEX_MIN, sizeof(*http->by_id));
+	http->by_id_cap = STREAM_INDEX_MIN;
+	if (!http->metrics || !http->router || !http->by_id) {
 		nx_err_set(err, ENOMEM, "HTTP server: out of memory");
 		goto fail;
 	}
@@ -2330,13 +2392,12 @@ bool nexsrv_http_tls(const struct nexsrv_http *http)
 
 unsigned long nexsrv_http_streams_open(struct nexsrv_http *http)
 {
-	unsigned long n = 0;
+	unsigned long n;
 
 	if (!http)
 		return 0;
 	pthread_mutex_lock(&http->streams_lock);
-	for (const struct nexsrv_stream *s = http->streams; s; s = s->next)
-		n++;
+	n = http->n_streams;
 	pthread_mutex_unlock(&http->streams_lock);
 	return n;
 }

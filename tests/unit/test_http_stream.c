@@ -42,7 +42,7 @@
 #include "nexsrv/nexsrv_metrics.h"
 
 #define WAIT_MS	    5000 /* the longest any condition below is waited for */
-#define MAX_STREAMS 256
+#define MAX_STREAMS 512
 
 /* --- what the handlers saw, shared with the test thread ------------------------------ */
 
@@ -627,7 +627,7 @@ static double cpu_seconds(void)
 
 static void test_idle_streams_hold_no_thread(void **state)
 {
-	enum { N = 200 };
+	enum { N = 300 }; /* more than the stream index starts with */
 	struct nexsrv_http *http = start((struct nexsrv_http_config){ .threads = 4 });
 	static struct conn *c[N];
 	long before = count_threads(), after;

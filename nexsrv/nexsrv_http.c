@@ -1521,6 +1521,24 @@ static void streams_end_all(struct nexsrv_http *http)
 	pthread_mutex_unlock(&http->streams_lock);
 }
 
+/* Gives every stream still writing directly back to MHD, its client cut short: MHD must
+ * not be stopped while it has suspended connections (it aborts). */
+static void streams_release_all(struct nexsrv_http *http)
+{
+	pthread_mutex_lock(&http->streams_lock);
+	for (struct nexsrv_stream *s = http->streams; s; s = s->next) {
+		pthread_mutex_lock(&s->lock);
+		if (s->direct) {
+			nx_debug(&dbg_nexsrv_api,
+				 "stream %llu: the client did not read the end in time",
+				 (unsigned long long)s->id);
+			stream_lost(s);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&http->streams_lock);
+}
+
 /* ======================================================================================
  * libmicrohttpd callbacks
  */
@@ -2506,6 +2524,7 @@ void nexsrv_http_stop(struct nexsrv_http *http)
 		nx_warn("http: stopping with %lu requests still in progress", http->in_flight);
 	pthread_mutex_unlock(&http->lock);
 
+	streams_release_all(http);
 	MHD_stop_daemon(http->mhd);
 	http->mhd = NULL;
 	nx_notice("http: stopped serving on %s", http->listen);

@@ -868,6 +868,34 @@ static void test_stop_ends_streams(void **state)
 	conn_close(c);
 }
 
+/* A client that stops reading holds its stream's socket full: stopping the server still
+ * ends, after stop_timeout_ms, with the stream closed. */
+static void test_stop_with_slow_client(void **state)
+{
+	struct nexsrv_http *http = start((struct nexsrv_http_config){
+		.stop_timeout_ms = 200, .stream_queue_limit = 16 * 1024 * 1024 });
+	struct conn *c = conn_open(nexsrv_http_port(http), 4096);
+	static char block[64 * 1024];
+	struct resp r;
+
+	(void)state;
+	state_reset(false);
+	memset(block, 'x', sizeof(block));
+	conn_sends(c, stream_req);
+	assert_true(wait_streams(1));
+	assert_true(read_head(c, &r));
+	/* let the stream suspend (it then writes directly), then more than the socket holds
+	 * (tcp_wmem allows 4 MB) */
+	usleep(100 * 1000);
+	for (int i = 0; i < 128; i++)
+		assert_int_equal(nexsrv_stream_write(st.streams[0], block, sizeof(block)), 0);
+	stop(http);
+	assert_int_equal(st.closed_cb, 1);
+	assert_int_equal(nexsrv_stream_write(st.streams[0], "x", 1), -EPIPE);
+	close_streams();
+	conn_close(c);
+}
+
 /* --- the request API ------------------------------------------------------------------ */
 
 static void test_request_api(void **state)
@@ -1336,6 +1364,7 @@ int main(void)
 		cmocka_unit_test(test_slow_client),
 		cmocka_unit_test(test_slow_client_catches_up),
 		cmocka_unit_test(test_stop_ends_streams),
+		cmocka_unit_test(test_stop_with_slow_client),
 		cmocka_unit_test(test_request_api),
 		cmocka_unit_test(test_auth_hook),
 		cmocka_unit_test(test_body_limit),

@@ -1005,11 +1005,20 @@ static bool monitor_want_out(struct nexsrv_stream *s)
 	return s->out_armed;
 }
 
-/* "<hex length>\r\n" into buf (at least CHUNK_HEADER_MAX bytes): its length. */
+/* "<hex length>\r\n" into buf (at least CHUNK_HEADER_MAX bytes): its length.  (By hand:
+ * snprintf was a tenth of the user time of a delivery.) */
 #define CHUNK_HEADER_MAX 20
 static size_t chunk_header(char *buf, size_t len)
 {
-	return (size_t)snprintf(buf, CHUNK_HEADER_MAX, "%zx\r\n", len);
+	size_t digits = 1;
+
+	for (size_t rest = len >> 4; rest; rest >>= 4)
+		digits++;
+	for (size_t i = digits; i-- > 0; len >>= 4)
+		buf[i] = "0123456789abcdef"[len & 15];
+	buf[digits] = '\r';
+	buf[digits + 1] = '\n';
+	return digits + 2;
 }
 
 /* What a queued string is on the wire: framed as one chunk when the body is chunked. */

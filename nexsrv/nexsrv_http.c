@@ -24,6 +24,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <openssl/err.h>
@@ -657,13 +658,15 @@ struct nexsrv_stream {
 	int fd;
 	bool attached, suspended, watching;
 	/* Suspended, with every byte MHD produced sent: the socket is the stream's own until
-	 * it resumes, and writes go straight to it (plain HTTP only; see stream_direct_send). */
+	 * it resumes, and writes go straight to it (see stream_direct_send). */
 	bool can_direct, direct;
-	bool chunked;	/* the body is chunked (HTTP/1.1); else it ends with the connection */
-	bool out_armed; /* the monitor also waits for the socket to take more */
-	bool closed;	/* by the producer */
-	bool gone;	/* the client went away */
-	bool ending;	/* the server is stopping */
+	gnutls_session_t tls; /* MHD's session of an HTTPS connection: records go through it */
+	bool tls_pending;     /* GnuTLS holds bytes the socket did not take yet */
+	bool chunked;	      /* the body is chunked (HTTP/1.1); else it ends with the connection */
+	bool out_armed;	      /* the monitor also waits for the socket to take more */
+	bool closed;	      /* by the producer */
+	bool gone;	      /* the client went away */
+	bool ending;	      /* the server is stopping */
 	/* The queue: a ring of references to shared strings, the first partly sent. */
 	struct stream_seg *segs; /* seg_inline, or a larger array while many are queued */
 	size_t seg_head, seg_n, seg_cap;
@@ -968,7 +971,7 @@ static void monitor_watch(struct nexsrv_stream *s)
 static void stream_wake(struct nexsrv_stream *s)
 {
 	if (s->direct) {
-		if (s->seg_n)
+		if (s->seg_n || s->tls_pending)
 			return; /* stream_writable wakes it once the queue is out */
 		s->direct = false;
 	}
@@ -1053,6 +1056,60 @@ static void direct_sent(struct nexsrv_stream *s, size_t n)
 
 #define DIRECT_CHUNKS 16 /* queued strings per sendmsg */
 
+/* A queued string as its parts on the wire: "<length>\r\n", the string, "\r\n" when the body
+ * is chunked, else the string alone.  The count of parts. */
+static int frame_seg(const struct nexsrv_stream *s, const struct stream_seg *g,
+		     char hdr[CHUNK_HEADER_MAX], struct iovec part[3])
+{
+	static char crlf[] = "\r\n";
+	int n = 0;
+
+	if (s->chunked)
+		part[n++] = (struct iovec){ hdr, chunk_header(hdr, g->buf->len) };
+	part[n++] = (struct iovec){ g->buf->data, g->buf->len };
+	if (s->chunked)
+		part[n++] = (struct iovec){ crlf, 2 };
+	return n;
+}
+
+/* stream_direct_send over TLS: GnuTLS buffers a batch of chunks while corked and writes it as
+ * records on uncork; what the socket does not take stays in GnuTLS (tls_pending) until the
+ * next uncork.  While the connection is suspended the session is the stream's alone. */
+static int stream_direct_send_tls(struct nexsrv_stream *s)
+{
+	ssize_t rc;
+
+	for (;;) {
+		if (!s->tls_pending) {
+			if (!s->seg_n)
+				return 0;
+			gnutls_record_cork(s->tls);
+			for (size_t i = 0; s->seg_n && i < DIRECT_CHUNKS; i++) {
+				struct stream_seg *g = &s->segs[s->seg_head];
+				struct iovec part[3];
+				char hdr[CHUNK_HEADER_MAX];
+				int n_part = frame_seg(s, g, hdr, part);
+
+				for (int k = 0; k < n_part; k++)
+					if (gnutls_record_send(s->tls, part[k].iov_base,
+							       part[k].iov_len) < 0)
+						return -EIO;
+				direct_sent(s, seg_wire_len(s, g));
+			}
+			s->tls_pending = true;
+		}
+		rc = gnutls_record_uncork(s->tls, 0);
+		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
+			return monitor_want_out(s) ? 0 : -EIO;
+		if (rc < 0) {
+			nx_debug(&dbg_nexsrv_api, "stream %llu: %s", (unsigned long long)s->id,
+				 gnutls_strerror((int)rc));
+			return -EIO;
+		}
+		s->tls_pending = false;
+	}
+}
+
 /*
  * Sends the queue straight to the socket; stream lock held.  While its connection is
  * suspended MHD neither reads nor writes the socket, and it suspended only after sending
@@ -1064,8 +1121,8 @@ static void direct_sent(struct nexsrv_stream *s, size_t n)
  */
 static int stream_direct_send(struct nexsrv_stream *s)
 {
-	static char crlf[] = "\r\n";
-
+	if (s->tls)
+		return stream_direct_send_tls(s);
 	while (s->seg_n) {
 		struct iovec iov[DIRECT_CHUNKS * 3];
 		char hdr[DIRECT_CHUNKS][CHUNK_HEADER_MAX];
@@ -1075,15 +1132,10 @@ static int stream_direct_send(struct nexsrv_stream *s)
 		for (size_t i = 0; i < s->seg_n && i < DIRECT_CHUNKS; i++) {
 			struct stream_seg *g = &s->segs[(s->seg_head + i) % s->seg_cap];
 			struct iovec part[3];
-			size_t n_part = 0, skip = g->off;
+			size_t skip = g->off;
+			int n_part = frame_seg(s, g, hdr[i], part);
 
-			if (s->chunked)
-				part[n_part++] =
-					(struct iovec){ hdr[i], chunk_header(hdr[i], g->buf->len) };
-			part[n_part++] = (struct iovec){ g->buf->data, g->buf->len };
-			if (s->chunked)
-				part[n_part++] = (struct iovec){ crlf, 2 };
-			for (size_t k = 0; k < n_part; k++) {
+			for (int k = 0; k < n_part; k++) {
 				if (skip >= part[k].iov_len) {
 					skip -= part[k].iov_len;
 					continue;
@@ -1115,7 +1167,7 @@ static void stream_writable(struct nexsrv_stream *s)
 		return;
 	if (stream_direct_send(s) < 0)
 		stream_lost(s);
-	else if (!s->seg_n && (s->closed || s->ending || http_stopping(s->http)))
+	else if (!s->seg_n && !s->tls_pending && (s->closed || s->ending || http_stopping(s->http)))
 		stream_wake(s); /* the body ends through MHD */
 }
 
@@ -1361,9 +1413,13 @@ struct nexsrv_stream *nexsrv_stream_start(struct nexsrv_req *req)
 	s->q_limit = http->stream_queue_limit;
 	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	s->fd = ci ? ci->connect_fd : -1;
-	/* TLS records are MHD's to write: such a stream stays with MHD throughout. */
 	s->chunked = req->http11;
-	s->can_direct = s->fd >= 0 && !nexsrv_http_tls(http) && (req->http10 || req->http11);
+	if (nexsrv_http_tls(http)) {
+		ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		s->tls = ci ? ci->tls_session : NULL;
+	}
+	s->can_direct =
+		s->fd >= 0 && (s->tls || !nexsrv_http_tls(http)) && (req->http10 || req->http11);
 	if (s->fd >= 0) {
 		/* A client that vanished (power lost, link down, NAT mapping gone) never closes
 		 * its stream: unacknowledged heartbeats end it after STREAM_USER_TIMEOUT_MS, so

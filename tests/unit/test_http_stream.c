@@ -2,9 +2,9 @@
 /*
  * Unit tests for nexsrv/nexsrv_http over real sockets on 127.0.0.1 (ephemeral ports): the
  * streaming responses the watch streams are built on (chunks written from other threads,
- * 200 idle streams on a 4-thread pool, client disconnects, slow clients, a stop with
- * streams open) and the request/response API the resource handlers use (JSON bodies and
- * errors, parameters, headers, auth hook, body limit, rate limit, keep-alive, metrics),
+ * 300 idle streams on a 4-thread pool, client disconnects, slow clients over HTTP and
+ * HTTPS, a stop with streams open) and the request/response API the resource handlers use (JSON
+ * bodies and errors, parameters, headers, auth hook, body limit, rate limit, keep-alive, metrics),
  * plus the start-up checks (listen addresses, TLS files).
  */
 #include "config.h"
@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gnutls/gnutls.h>
 #include <json-c/json.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -321,6 +322,8 @@ static struct nexsrv_http *start(struct nexsrv_http_config cfg)
 
 struct conn {
 	int fd;
+	gnutls_session_t tls; /* set by conn_start_tls() */
+	gnutls_certificate_credentials_t cred;
 	size_t len;
 	char buf[1 << 16];
 };
@@ -350,9 +353,30 @@ static struct conn *conn_open(uint16_t port, int rcvbuf)
 	return c;
 }
 
+/* TLS from here on (the server's certificate is not checked: this tests the server). */
+static void conn_start_tls(struct conn *c)
+{
+	int rc;
+
+	assert_int_equal(gnutls_certificate_allocate_credentials(&c->cred), 0);
+	assert_int_equal(gnutls_init(&c->tls, GNUTLS_CLIENT), 0);
+	assert_int_equal(gnutls_set_default_priority(c->tls), 0);
+	assert_int_equal(gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred), 0);
+	gnutls_transport_set_int(c->tls, c->fd);
+	do
+		rc = gnutls_handshake(c->tls);
+	while (rc < 0 && !gnutls_error_is_fatal(rc));
+	if (rc < 0)
+		fail_msg("TLS handshake: %s", gnutls_strerror(rc));
+}
+
 static void conn_close(struct conn *c)
 {
 	if (c) {
+		if (c->tls) {
+			gnutls_deinit(c->tls);
+			gnutls_certificate_free_credentials(c->cred);
+		}
 		close(c->fd);
 		free(c);
 	}
@@ -361,7 +385,8 @@ static void conn_close(struct conn *c)
 static void conn_send(struct conn *c, const char *data, size_t len)
 {
 	while (len) {
-		ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+		ssize_t n = c->tls ? gnutls_record_send(c->tls, data, len)
+				   : send(c->fd, data, len, MSG_NOSIGNAL);
 
 		if (n <= 0)
 			fail_msg("send: %s", strerror(errno));
@@ -381,7 +406,10 @@ static bool conn_fill(struct conn *c)
 	ssize_t n;
 
 	assert_true(c->len < sizeof(c->buf));
-	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+	if (c->tls)
+		n = gnutls_record_recv(c->tls, c->buf + c->len, sizeof(c->buf) - c->len);
+	else
+		n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
 	if (n <= 0)
 		return false;
 	c->len += (size_t)n;
@@ -770,13 +798,17 @@ static size_t read_body(struct conn *c, bool chunked, char *out, size_t size)
 	return len;
 }
 
+static void make_cert(const char *dir, const char *name, char *cert, char *key, size_t size);
+
 /* A client that falls behind and then reads everything gets every byte, in order, and a
- * clean end, whether the body is chunked or ends with the connection. */
-static void slow_client_catches_up(const char *version)
+ * clean end, whether the body is chunked or ends with the connection, over HTTP or HTTPS. */
+static void slow_client_catches_up(const char *version, bool tls)
 {
-	enum { LINES = 3000, LINE = 400 };
-	struct nexsrv_http *http = start((struct nexsrv_http_config){ 0 });
-	struct conn *c = conn_open(nexsrv_http_port(http), 4096);
+	enum { LINES = 16000, LINE = 400 }; /* more than the socket's buffer (tcp_wmem: 4 MB) */
+	char dir[] = "/tmp/test_http_slow.XXXXXX", cert[128], key[128];
+	struct nexsrv_http_config cfg = { .stream_queue_limit = 16 * 1024 * 1024 };
+	struct nexsrv_http *http;
+	struct conn *c;
 	bool chunked = strcmp(version, "HTTP/1.1") == 0;
 	char *want = malloc(LINES * LINE + 1), *got = malloc(LINES * LINE + 1024), req[128];
 	struct nexsrv_stream *s;
@@ -785,6 +817,16 @@ static void slow_client_catches_up(const char *version)
 
 	assert_non_null(want);
 	assert_non_null(got);
+	if (tls) {
+		assert_non_null(mkdtemp(dir));
+		make_cert(dir, "s", cert, key, sizeof(cert));
+		cfg.tls_cert = cert;
+		cfg.tls_key = key;
+	}
+	http = start(cfg);
+	c = conn_open(nexsrv_http_port(http), 4096);
+	if (tls)
+		conn_start_tls(c);
 	state_reset(false);
 	snprintf(req, sizeof(req), "GET /stream %s\r\nHost: t\r\n\r\n", version);
 	conn_sends(c, req);
@@ -794,7 +836,7 @@ static void slow_client_catches_up(const char *version)
 	assert_true((header(&r, "transfer-encoding") != NULL) == chunked);
 	s = st.streams[0];
 	st.streams[0] = NULL;
-	/* 1.2 MB while the client reads nothing: the socket fills, the rest waits queued */
+	/* 6.4 MB while the client reads nothing: the socket fills, the rest waits queued */
 	for (int i = 0; i < LINES; i++) {
 		char *line = want + (size_t)i * LINE;
 
@@ -812,13 +854,20 @@ static void slow_client_catches_up(const char *version)
 	free(got);
 	conn_close(c);
 	stop(http);
+	if (tls) {
+		unlink(cert);
+		unlink(key);
+		rmdir(dir);
+	}
 }
 
 static void test_slow_client_catches_up(void **state)
 {
 	(void)state;
-	slow_client_catches_up("HTTP/1.1");
-	slow_client_catches_up("HTTP/1.0");
+	slow_client_catches_up("HTTP/1.1", false);
+	slow_client_catches_up("HTTP/1.0", false);
+	slow_client_catches_up("HTTP/1.1", true);
+	slow_client_catches_up("HTTP/1.0", true);
 }
 
 struct slow_req {

@@ -86,6 +86,8 @@ struct nexd_identity {
 };
 
 int nexd_identity_load_key(const char *state_dir, struct nexd_identity *id, struct nx_err *err);
+/* Replaces the key pair with a new one (stored 0600), for a device that is not enrolled. */
+int nexd_identity_new_key(const char *state_dir, struct nexd_identity *id, struct nx_err *err);
 int nexd_identity_load(const char *state_dir, struct nexd_identity *id, struct nx_err *err);
 int nexd_identity_save(const char *state_dir, const struct nexd_identity *id, struct nx_err *err);
 int nexd_identity_forget(const char *state_dir, struct nx_err *err);
@@ -252,6 +254,8 @@ size_t nexd_peers_sweep_stale(struct nexd_peers *t);
 
 /* nexd_dplane.c */
 int nexd_dplane_up(struct nexd *nexd, struct nx_err *err);
+/* Gives WireGuard the identity's private key again (after nexd_identity_new_key()). */
+int nexd_dplane_set_key(struct nexd *nexd, struct nx_err *err);
 void nexd_dplane_down(struct nexd *nexd);
 /* Something changed: reconcile on the next loop iteration. */
 void nexd_dplane_changed(struct nexd *nexd);

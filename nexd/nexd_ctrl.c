@@ -548,6 +548,39 @@ static void connect_start(struct nexd_ctrl *c)
 
 /* --- enrollment ---------------------------------------------------------------------------- */
 
+/* Whether an error answer names field as the conflict. */
+static bool conflict_field_is(const char *body, size_t len, const char *field)
+{
+	struct json_object *o = len ? nx_json_parse(body, len, 8, NULL) : NULL;
+	const char *f = NULL;
+	bool is = o && nx_json_get_string_opt(o, "field", &f, NULL) > 0 && strcmp(f, field) == 0;
+
+	json_object_put(o);
+	return is;
+}
+
+/*
+ * The service already has a device with this key, and this one is not enrolled: an earlier
+ * enrollment's answer was lost (a timeout while the service was slow), or someone registered
+ * this public key first.  Either way that device's token is out of reach, so this one enrolls
+ * again with a new key pair; the other stays until deleted.
+ */
+static void rekey(struct nexd_ctrl *c)
+{
+	struct nexd *nexd = c->nexd;
+	char key[NX_WG_KEY_B64_LEN];
+	struct nx_err err = { 0 };
+
+	nx_wgkey_to_base64(&nexd->id.public_key, key);
+	nx_warn("controller: the service already has a device with public key %s (an earlier "
+		"enrollment whose answer was lost?): enrolling with a new key pair",
+		key);
+	if (nexd_identity_new_key(nexd->daemon->state_dir, &nexd->id, &err) < 0 ||
+	    nexd_dplane_set_key(nexd, &err) < 0)
+		nexd_set_state(nexd, NEXD_ERROR, "enrollment: a new key pair: %s", err.msg);
+	schedule_retry(c);
+}
+
 static void create_done(struct nx_httpc_req *r, long status, const char *body, size_t len,
 			const struct nx_err *err, void *arg)
 {
@@ -560,6 +593,10 @@ static void create_done(struct nx_httpc_req *r, long status, const char *body, s
 
 	c->req = NULL;
 	c->step = STEP_IDLE;
+	if (status == 409 && conflict_field_is(body, len, "public_key")) {
+		rekey(c);
+		return;
+	}
 	if (status != 201 && status != 200) {
 		api_error(status, body, len, err, why, sizeof(why));
 		nexd_set_state(nexd, status >= 400 && status < 500 ? NEXD_ERROR : NEXD_ENROLLING,

@@ -157,6 +157,20 @@ static int setup_device(struct nexd *nexd, struct nx_err *err)
 	return 0;
 }
 
+int nexd_dplane_set_key(struct nexd *nexd, struct nx_err *err)
+{
+	struct nexd_wg_device change = { .private_key = nexd->id.private_key,
+					 .has_private_key = true };
+	int rc;
+
+	if (!nexd->dplane_up)
+		return 0; /* setup_device gives it when the interface comes up */
+	rc = nexd_wg_set(&nexd->wg, &change, err);
+	nx_wgkey_wipe(&change.private_key);
+	nexd_dplane_changed(nexd); /* the probe address follows the public key */
+	return rc;
+}
+
 int nexd_dplane_up(struct nexd *nexd, struct nx_err *err)
 {
 	const struct nexd_wg_ops *ops;

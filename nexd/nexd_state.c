@@ -31,10 +31,42 @@ static int state_path(char *buf, size_t size, const char *dir, const char *file,
 	return 0;
 }
 
+/* Generates a private key and stores it in path (0600, replacing what was there). */
+static int store_new_key(const char *state_dir, const char *path, struct nexd_identity *id,
+			 struct nx_err *err)
+{
+	char b64[NX_WG_KEY_B64_LEN + 1];
+	size_t len;
+	int rc;
+
+	rc = nx_mkdir_parents(state_dir, 0700, 1, err);
+	if (rc == 0)
+		rc = nx_wgkey_generate_private(&id->private_key, err);
+	if (rc < 0)
+		return rc;
+	nx_wgkey_to_base64(&id->private_key, b64);
+	len = strlen(b64);
+	b64[len++] = '\n';
+	rc = nx_write_file_atomic(path, b64, len, 0600, err);
+	nx_memzero_explicit(b64, sizeof(b64));
+	if (rc < 0)
+		return rc;
+	nx_notice("generated a new WireGuard key pair in %s", path);
+	return nx_wgkey_public_from_private(&id->private_key, &id->public_key, err);
+}
+
+int nexd_identity_new_key(const char *state_dir, struct nexd_identity *id, struct nx_err *err)
+{
+	char path[4096];
+	int rc = state_path(path, sizeof(path), state_dir, KEY_FILE, err);
+
+	return rc < 0 ? rc : store_new_key(state_dir, path, id, err);
+}
+
 /* Loads the private key, generating and storing it on first use. */
 int nexd_identity_load_key(const char *state_dir, struct nexd_identity *id, struct nx_err *err)
 {
-	char path[4096], b64[NX_WG_KEY_B64_LEN + 1];
+	char path[4096];
 	char *text = NULL;
 	size_t len;
 	int rc;
@@ -44,19 +76,7 @@ int nexd_identity_load_key(const char *state_dir, struct nexd_identity *id, stru
 		return rc;
 	rc = nx_read_file(path, 256, &text, &len, err);
 	if (rc == -ENOENT) {
-		rc = nx_mkdir_parents(state_dir, 0700, 1, err);
-		if (rc == 0)
-			rc = nx_wgkey_generate_private(&id->private_key, err);
-		if (rc < 0)
-			return rc;
-		nx_wgkey_to_base64(&id->private_key, b64);
-		len = strlen(b64);
-		b64[len++] = '\n';
-		rc = nx_write_file_atomic(path, b64, len, 0600, err);
-		nx_memzero_explicit(b64, sizeof(b64));
-		if (rc < 0)
-			return rc;
-		nx_notice("generated a new WireGuard key pair in %s", path);
+		return store_new_key(state_dir, path, id, err);
 	} else if (rc < 0) {
 		return rc;
 	} else {

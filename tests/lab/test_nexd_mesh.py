@@ -12,6 +12,7 @@ packets, and drop a deleted device everywhere.
 
 import itertools
 import os
+import subprocess
 import time
 
 import pytest
@@ -202,3 +203,47 @@ def test_flush_on_exit_removes_everything(mesh):
     a.start()
     a.wait_connected()
     wait_until(lambda: b.tunnel_ipv4 in a.kernel_routes("-4"), timeout=10)
+
+
+def test_enrollment_whose_answer_was_lost(postgres):
+    """The service already has a device with nexd's public key, and nexd holds no device
+    token for it (its enrollment's answer never arrived): nexd enrolls again with a new key
+    pair instead of retrying a conflict forever."""
+    lab = Lab(label="rekey")
+    ctl = agent = None
+    try:
+        lan = lab.switch("lan")
+        ctl_node, node = lab.host("ctl"), lab.host("a")
+        lab.link(ctl_node, lan, addr_a="10.0.0.1/24")
+        lab.link(node, lan, addr_a="10.0.0.11/24")
+        ctl = Controller(lab, postgres, ctl_node, "10.0.0.1").start()
+        vpc, reg_key = ctl.bootstrap()
+        agent = Agent(lab, node, ctl.url, reg_key)
+        private = subprocess.run(["wg", "genkey"], capture_output=True, text=True,
+                                 check=True).stdout
+        lost = subprocess.run(["wg", "pubkey"], input=private, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        key_file = os.path.join(agent.daemon.state_dir, "nexd.key")
+        with open(key_file, "w") as f:
+            f.write(private)
+        status, body = ctl.api("POST", "/api/devices", reg_key,
+                               {"vpc_id": vpc, "public_key": lost})
+        assert status == 201, body
+
+        agent.start()
+        me = agent.wait_connected()
+        assert me["public_key"] != lost
+        assert f"already has a device with public key {lost}" in agent.daemon.proc.log()
+        assert os.stat(key_file).st_mode & 0o777 == 0o600
+        with open(key_file) as f:
+            assert f.read() != private
+        status, devices = ctl.api("GET", f"/api/vpcs/{vpc}/devices", reg_key)
+        assert status == 200, devices
+        assert sorted(d["public_key"] for d in devices) == sorted([lost, me["public_key"]])
+        agent.assert_healthy()
+    finally:
+        if agent:
+            agent.cleanup()
+        if ctl:
+            ctl.cleanup()
+        lab.teardown()

@@ -662,6 +662,7 @@ struct nexsrv_stream {
 	bool can_direct, direct;
 	gnutls_session_t tls; /* MHD's session of an HTTPS connection: records go through it */
 	bool tls_pending;     /* GnuTLS holds bytes the socket did not take yet */
+	bool held;	      /* writes only queue: nexsrv_stream_hold() */
 	bool chunked;	      /* the body is chunked (HTTP/1.1); else it ends with the connection */
 	bool out_armed;	      /* the monitor also waits for the socket to take more */
 	bool closed;	      /* by the producer */
@@ -1470,7 +1471,7 @@ int nexsrv_stream_write_shared(struct nexsrv_stream *s, struct nexsrv_shared *b)
 		bool idle = s->seg_n == 0; /* else the socket is full: the monitor sends it */
 
 		rc = stream_enqueue(s, b);
-		if (rc == 0 && idle && stream_direct_send(s) < 0) {
+		if (rc == 0 && idle && !s->held && stream_direct_send(s) < 0) {
 			stream_lost(s);
 			rc = -EPIPE;
 		}
@@ -1503,6 +1504,23 @@ int nexsrv_stream_write(struct nexsrv_stream *s, const void *data, size_t len)
 	return rc;
 }
 
+void nexsrv_stream_hold(struct nexsrv_stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->held = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void nexsrv_stream_release(struct nexsrv_stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->held = false;
+	/* (A full socket just says so again: the monitor sends the rest.) */
+	if (s->direct && s->seg_n && stream_direct_send(s) < 0)
+		stream_lost(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
 void nexsrv_stream_close(struct nexsrv_stream *s)
 {
 	if (!s)
@@ -1510,6 +1528,9 @@ void nexsrv_stream_close(struct nexsrv_stream *s)
 	pthread_mutex_lock(&s->lock);
 	s->closed = true;
 	s->on_close = NULL;
+	s->held = false; /* its last lines go out now */
+	if (s->direct && s->seg_n && stream_direct_send(s) < 0)
+		stream_lost(s);
 	stream_wake(s);
 	/* The callback may be running on another thread right now: wait for it, unless it
 	 * is this very thread closing from inside it. */

@@ -304,6 +304,12 @@ int nexsrv_stream_write(struct nexsrv_stream *stream, const void *data, size_t l
  * reference of its own, the caller keeps its one.  What a fan-out uses: no copy per stream. */
 int nexsrv_stream_write_shared(struct nexsrv_stream *stream, struct nexsrv_shared *buf);
 
+/* Between hold and release, writes only queue; release sends what was queued together (one
+ * send, one wakeup of the client for the lines of one commit).  A failure shows as the
+ * stream's end, through its close callback. */
+void nexsrv_stream_hold(struct nexsrv_stream *stream);
+void nexsrv_stream_release(struct nexsrv_stream *stream);
+
 /* Ends the stream after the queued bytes (a clean end of the chunked body) and drops the
  * producer's reference. */
 void nexsrv_stream_close(struct nexsrv_stream *stream);

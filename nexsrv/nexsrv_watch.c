@@ -553,6 +553,10 @@ static void deliver(struct nexsrv_watch *hub, struct watch_vpc *v, struct nexsrv
 {
 	struct watcher *w, *next;
 
+	/* Several events (one commit's, typically): each stream gets them in one send. */
+	for (w = v->watchers; n > 1 && w; w = w->next)
+		if (w->live)
+			nexsrv_stream_hold(w->stream);
 	for (size_t i = 0; i < n; i++) {
 		struct nexsrv_watch_event *e = ev[i];
 
@@ -564,6 +568,9 @@ static void deliver(struct nexsrv_watch *hub, struct watch_vpc *v, struct nexsrv
 		hub->events++;
 		deliver_one(hub, v, e, ending);
 	}
+	for (w = v->watchers; n > 1 && w; w = w->next)
+		if (w->stream)
+			nexsrv_stream_release(w->stream);
 	for (w = v->watchers; w; w = next) {
 		next = w->next;
 		if (w->gone)

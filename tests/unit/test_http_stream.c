@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -917,6 +918,52 @@ static void test_stop_ends_streams(void **state)
 	conn_close(c);
 }
 
+/* Whether the client has bytes to read within ms. */
+static bool conn_readable(struct conn *c, int ms)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+	return c->len || poll(&p, 1, ms) > 0;
+}
+
+/* Held writes go out on release, together; a close releases too. */
+static void test_hold_release(void **state)
+{
+	struct nexsrv_http *http = start((struct nexsrv_http_config){ 0 });
+	struct conn *c = conn_open(nexsrv_http_port(http), 0);
+	struct nexsrv_stream *s;
+	char got[64] = "", chunk[64];
+	struct resp r;
+	long n;
+
+	(void)state;
+	state_reset(false);
+	conn_sends(c, stream_req);
+	assert_true(wait_streams(1));
+	assert_true(read_head(c, &r));
+	s = st.streams[0];
+	st.streams[0] = NULL;
+	usleep(100 * 1000); /* suspended: writes go straight out */
+	nexsrv_stream_hold(s);
+	assert_int_equal(nexsrv_stream_write(s, "a\n", 2), 0);
+	assert_int_equal(nexsrv_stream_write(s, "b\n", 2), 0);
+	assert_false(conn_readable(c, 100));
+	nexsrv_stream_release(s);
+	assert_true(conn_readable(c, WAIT_MS));
+	while (strlen(got) < 4 && read_chunk(c, chunk, sizeof(chunk)) > 0)
+		nx_strlcat(got, chunk, sizeof(got));
+	assert_string_equal(got, "a\nb\n");
+	nexsrv_stream_hold(s);
+	assert_int_equal(nexsrv_stream_write(s, "c\n", 2), 0);
+	nexsrv_stream_close(s);
+	while ((n = read_chunk(c, chunk, sizeof(chunk))) > 0)
+		nx_strlcat(got, chunk, sizeof(got));
+	assert_int_equal(n, 0);
+	assert_string_equal(got, "a\nb\nc\n");
+	conn_close(c);
+	stop(http);
+}
+
 /* A client that stops reading holds its stream's socket full: stopping the server still
  * ends, after stop_timeout_ms, with the stream closed. */
 static void test_stop_with_slow_client(void **state)
@@ -1414,6 +1461,7 @@ int main(void)
 		cmocka_unit_test(test_slow_client_catches_up),
 		cmocka_unit_test(test_stop_ends_streams),
 		cmocka_unit_test(test_stop_with_slow_client),
+		cmocka_unit_test(test_hold_release),
 		cmocka_unit_test(test_request_api),
 		cmocka_unit_test(test_auth_hook),
 		cmocka_unit_test(test_body_limit),

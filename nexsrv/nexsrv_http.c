@@ -1521,6 +1521,16 @@ void nexsrv_stream_release(struct nexsrv_stream *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+bool nexsrv_stream_direct(struct nexsrv_stream *s)
+{
+	bool direct;
+
+	pthread_mutex_lock(&s->lock);
+	direct = s->direct;
+	pthread_mutex_unlock(&s->lock);
+	return direct;
+}
+
 void nexsrv_stream_close(struct nexsrv_stream *s)
 {
 	if (!s)

@@ -310,6 +310,10 @@ int nexsrv_stream_write_shared(struct nexsrv_stream *stream, struct nexsrv_share
 void nexsrv_stream_hold(struct nexsrv_stream *stream);
 void nexsrv_stream_release(struct nexsrv_stream *stream);
 
+/* Whether the stream's connection is parked with the socket the stream's own: writes go
+ * straight to it.  (For tests and diagnostics.) */
+bool nexsrv_stream_direct(struct nexsrv_stream *stream);
+
 /* Ends the stream after the queued bytes (a clean end of the chunked body) and drops the
  * producer's reference. */
 void nexsrv_stream_close(struct nexsrv_stream *stream);

@@ -109,6 +109,17 @@ static bool wait_closed_cb(unsigned n)
 	return ok;
 }
 
+/* Until the stream writes straight to its socket (its connection parked). */
+static bool wait_direct(struct nexsrv_stream *s)
+{
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		if (nexsrv_stream_direct(s))
+			return true;
+		usleep(10 * 1000);
+	}
+	return false;
+}
+
 static void on_close(struct nexsrv_stream *s, void *arg)
 {
 	bool self;
@@ -573,6 +584,18 @@ static void assert_json_field(const struct resp *r, const char *key, const char 
 
 static const char stream_req[] = "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n";
 
+/* Sends a stream request on c and reads the head of its 200: the server's side of it. */
+static struct nexsrv_stream *open_stream(struct conn *c)
+{
+	struct resp r;
+
+	conn_sends(c, stream_req);
+	assert_true(wait_streams(1));
+	assert_true(read_head(c, &r));
+	assert_int_equal(r.status, 200);
+	return st.streams[0];
+}
+
 struct writer {
 	struct nexsrv_stream *s;
 };
@@ -716,14 +739,10 @@ static void test_client_disconnect(void **state)
 	struct nexsrv_http *http = start((struct nexsrv_http_config){ 0 });
 	struct conn *c = conn_open(nexsrv_http_port(http), 0);
 	struct nexsrv_stream *s;
-	struct resp r;
 
 	(void)state;
 	state_reset(false);
-	conn_sends(c, stream_req);
-	assert_true(wait_streams(1));
-	assert_true(read_head(c, &r));
-	s = st.streams[0];
+	s = open_stream(c);
 	conn_close(c); /* while the stream is idle: only the socket watch can notice */
 	assert_true(wait_closed_cb(1));
 	assert_ptr_equal(st.last_closed, s);
@@ -759,15 +778,12 @@ static void test_slow_client(void **state)
 		start((struct nexsrv_http_config){ .stream_queue_limit = 256 * 1024 });
 	struct conn *c = conn_open(nexsrv_http_port(http), 4096);
 	static char block[64 * 1024];
-	struct resp r;
 	int rc = 0, i;
 
 	(void)state;
 	state_reset(false);
 	memset(block, 'x', sizeof(block));
-	conn_sends(c, stream_req);
-	assert_true(wait_streams(1));
-	assert_true(read_head(c, &r));
+	open_stream(c);
 	/* the client reads nothing: kernel buffers fill, then the queue, then writes fail */
 	for (i = 0; i < 4096 && rc == 0; i++)
 		rc = nexsrv_stream_write(st.streams[0], block, sizeof(block));
@@ -837,6 +853,7 @@ static void slow_client_catches_up(const char *version, bool tls)
 	assert_true((header(&r, "transfer-encoding") != NULL) == chunked);
 	s = st.streams[0];
 	st.streams[0] = NULL;
+	assert_true(wait_direct(s));
 	/* 6.4 MB while the client reads nothing: the socket fills, the rest waits queued */
 	for (int i = 0; i < LINES; i++) {
 		char *line = want + (size_t)i * LINE;
@@ -890,16 +907,12 @@ static void test_stop_ends_streams(void **state)
 	struct conn *c = conn_open(nexsrv_http_port(http), 0);
 	struct slow_req slow = { .port = nexsrv_http_port(http) };
 	struct nexsrv_stream *s;
-	struct resp r;
 	char chunk[64];
 	pthread_t t;
 
 	(void)state;
 	state_reset(false);
-	conn_sends(c, stream_req);
-	assert_true(wait_streams(1));
-	assert_true(read_head(c, &r));
-	s = st.streams[0];
+	s = open_stream(c);
 	assert_int_equal(pthread_create(&t, NULL, slow_main, &slow), 0);
 	usleep(100 * 1000); /* let the slow request reach its handler */
 	assert_int_equal(nexsrv_stream_write(s, "last\n", 5), 0);
@@ -933,17 +946,13 @@ static void test_hold_release(void **state)
 	struct conn *c = conn_open(nexsrv_http_port(http), 0);
 	struct nexsrv_stream *s;
 	char got[64] = "", chunk[64];
-	struct resp r;
 	long n;
 
 	(void)state;
 	state_reset(false);
-	conn_sends(c, stream_req);
-	assert_true(wait_streams(1));
-	assert_true(read_head(c, &r));
-	s = st.streams[0];
+	s = open_stream(c);
 	st.streams[0] = NULL;
-	usleep(100 * 1000); /* suspended: writes go straight out */
+	assert_true(wait_direct(s));
 	nexsrv_stream_hold(s);
 	assert_int_equal(nexsrv_stream_write(s, "a\n", 2), 0);
 	assert_int_equal(nexsrv_stream_write(s, "b\n", 2), 0);
@@ -972,17 +981,12 @@ static void test_stop_with_slow_client(void **state)
 		.stop_timeout_ms = 200, .stream_queue_limit = 16 * 1024 * 1024 });
 	struct conn *c = conn_open(nexsrv_http_port(http), 4096);
 	static char block[64 * 1024];
-	struct resp r;
 
 	(void)state;
 	state_reset(false);
 	memset(block, 'x', sizeof(block));
-	conn_sends(c, stream_req);
-	assert_true(wait_streams(1));
-	assert_true(read_head(c, &r));
-	/* let the stream suspend (it then writes directly), then more than the socket holds
-	 * (tcp_wmem allows 4 MB) */
-	usleep(100 * 1000);
+	/* once the stream writes directly, more than the socket holds (tcp_wmem: 4 MB) */
+	assert_true(wait_direct(open_stream(c)));
 	for (int i = 0; i < 128; i++)
 		assert_int_equal(nexsrv_stream_write(st.streams[0], block, sizeof(block)), 0);
 	stop(http);

@@ -140,10 +140,13 @@ struct nexd {
 	int ifindex;
 	bool dplane_up;
 	struct nexd_vpc_info vpc;
-	bool forwarding;	  /* IP forwarding turned on (subnet router, relay) */
-	bool relay_installed;	  /* the relay's nftables table is in place */
-	bool path_pending;	  /* a path decision waits on time: reconcile again soon */
-	bool full_pending;	  /* a full reconciliation is scheduled: deltas wait for it */
+	bool forwarding;      /* IP forwarding turned on (subnet router, relay) */
+	bool relay_installed; /* the relay's nftables table is in place */
+	bool path_pending;    /* a path decision waits on time: reconcile again soon */
+	bool full_pending;    /* a full reconciliation is scheduled: deltas wait for it */
+	/* The last full pass saw a relay, a peer through a relay or a shadowed one: device
+	 * events go to full passes (nexd_delta.c). */
+	bool full_only;
 	struct nexd_delta *delta; /* peers' changes gathered for one write (nexd_delta.c) */
 	bool synced; /* a complete listing has arrived since start: stale state may be swept */
 	bool reconcile_timer_ready;
@@ -242,7 +245,9 @@ void nexd_peers_free(struct nexd_peers *t);
 struct nexd_peer *nexd_peers_upsert(struct nexd_peers *t, struct nexd_device_info *d);
 void nexd_peers_remove(struct nexd_peers *t, const char *device_id);
 struct nexd_peer *nexd_peers_find(struct nexd_peers *t, const char *device_id);
-struct nexd_peer *nexd_peers_find_key(struct nexd_peers *t, const struct nx_wgkey *key);
+/* A peer other than except with public key key, through the claim index; NULL if none. */
+struct nexd_peer *nexd_peers_find_key(struct nexd_peers *t, const struct nx_wgkey *key,
+				      const struct nexd_peer *except);
 size_t nexd_peers_count(const struct nexd_peers *t);
 struct nexd_peer *nexd_peers_at(struct nexd_peers *t, size_t i); /* sorted by device id */
 /* The peers that name prefix x (as a tunnel or probe address, or advertised, held or not),

@@ -224,28 +224,29 @@ void nexd_delta_after(struct nexd *nexd, const struct nexd_peer *now)
 	v[d->n_changed++].fresh = !had;
 }
 
-/* What only a full pass decides: relays anywhere, a key two peers share (or a removed one
- * some peer still has), a pass already due. */
+/* What only a full pass decides: relays anywhere (the last pass saw them, or a changed peer
+ * is one), a key two peers share (or a removed one some peer still has), a pass already
+ * due.  Keys are found through the claim index: no walk of every peer per write. */
 static bool needs_full(struct nexd *nexd, const struct nexd_delta *d)
 {
-	if (d->full || nexd->full_pending || !nexd->synced || nexd->cfg.relay)
+	if (d->full || nexd->full_pending || !nexd->synced || nexd->cfg.relay || nexd->full_only)
 		return true;
-	for (size_t i = 0; i < nexd_peers_count(nexd->peers); i++) {
-		const struct nexd_peer *q = nexd_peers_at(nexd->peers, i);
+	for (size_t j = 0; j < d->n_removed; j++) {
+		const struct nexd_peer *q = nexd_peers_find_key(nexd->peers, &d->removed[j], NULL);
 
-		if (!q->valid)
-			continue;
-		if (q->dev.relay || q->via_relay || q->shadowed)
+		if (q && q->valid)
 			return true;
-		for (size_t j = 0; j < d->n_removed; j++)
-			if (same_key(&d->removed[j], &q->dev.public_key))
-				return true;
-		for (size_t j = 0; j < d->n_changed; j++) {
-			const struct nexd_peer *p = nexd_peers_find(nexd->peers, d->changed[j].id);
+	}
+	for (size_t j = 0; j < d->n_changed; j++) {
+		const struct nexd_peer *p = nexd_peers_find(nexd->peers, d->changed[j].id), *q;
 
-			if (p && p != q && same_key(&p->dev.public_key, &q->dev.public_key))
-				return true;
-		}
+		if (!p || !p->valid)
+			continue;
+		if (p->dev.relay)
+			return true;
+		q = nexd_peers_find_key(nexd->peers, &p->dev.public_key, p);
+		if (q && q->valid)
+			return true;
 	}
 	return false;
 }

@@ -248,11 +248,18 @@ struct nexd_peer *nexd_peers_find(struct nexd_peers *t, const char *device_id)
 }
 
 /* Linear: used by show commands and for the rare key lookups, not per event. */
-struct nexd_peer *nexd_peers_find_key(struct nexd_peers *t, const struct nx_wgkey *key)
+struct nexd_peer *nexd_peers_find_key(struct nexd_peers *t, const struct nx_wgkey *key,
+				      const struct nexd_peer *except)
 {
-	for (size_t i = 0; i < t->n; i++)
-		if (nx_wgkey_eq(&t->v[i]->dev.public_key, key))
-			return t->v[i];
+	struct nx_prefix probe = { .len = 128 };
+	struct nexd_peer *p;
+	size_t cursor = 0;
+
+	/* Every peer claims the probe address of its key. */
+	nexd_probe_addr(key, &probe.addr);
+	while ((p = nexd_peers_claimant(t, &probe, &cursor)))
+		if (p != except && nx_wgkey_eq(&p->dev.public_key, key))
+			return p;
 	return NULL;
 }
 

@@ -592,6 +592,7 @@ static void choose_paths(struct nexd *nexd, struct claim *claims, size_t n_claim
 	uint64_t now = nx_now_ms();
 
 	nexd->path_pending = false;
+	nexd->full_only = false;
 	for (size_t i = 0; i < nexd_peers_count(nexd->peers); i++) {
 		struct nexd_peer *p = nexd_peers_at(nexd->peers, i);
 		struct nexd_probe_result r = { 0 };
@@ -618,6 +619,7 @@ static void choose_paths(struct nexd *nexd, struct claim *claims, size_t n_claim
 		}
 		if (p->via_relay)
 			p->relay_key = relay->dev.public_key;
+		nexd->full_only |= p->valid && (p->dev.relay || p->via_relay || p->shadowed);
 		/* Direct, or about to be: say so in the probes. */
 		nexd_probe_set_ready(nexd, &p->dev.public_key, !p->via_relay || ready);
 		if ((p->via_relay && r.ok) || (relay && known && !r.ever && !direct_failed))

@@ -284,18 +284,31 @@ NX_DEFUN(show_nexodus_peers, "show nexodus peers [json]",
 
 /* --- routes -------------------------------------------------------------------------------- */
 
-NX_DEFUN(show_nexodus_routes, "show nexodus routes [json]",
+NX_DEFUN(show_nexodus_routes, "show nexodus routes [<A.B.C.D/M|X:X::X:X/M>$prefix] [json]",
 	 "Show running system information\nNexodus agent\nRoutes through the tunnel\n"
-	 "JSON output\n")
+	 "Only the route of this IPv4 prefix\nOnly the route of this IPv6 prefix\nJSON output\n")
 {
 	const struct nexd *nexd = vty->daemon;
+	const char *only = nx_cmd_arg_get(argc, argv, "prefix");
+	const struct nexd_route *first = nexd->routes, *end = nexd->routes + nexd->n_routes;
 	char pfx[NX_PREFIX_STRLEN], key[NX_WG_KEY_B64_LEN];
 
+	if (only) { /* one lookup: what a poller asks for, not the whole table */
+		struct nx_prefix x;
+		struct nx_err err = { 0 };
+
+		if (nx_prefix_parse(only, &x, 0, &err) < 0) {
+			nx_vty_out(vty, "%% %s\n", err.msg);
+			return NX_CMD_WARNING;
+		}
+		nx_prefix_normalize(&x);
+		first = nexd_route_find(nexd, &x);
+		end = first ? first + 1 : NULL;
+	}
 	if (nx_cmd_arg_has(argc, argv, "json")) {
 		struct json_object *o = json_object_new_object(), *list = json_object_new_array();
 
-		for (size_t i = 0; i < nexd->n_routes; i++) {
-			const struct nexd_route *r = &nexd->routes[i];
+		for (const struct nexd_route *r = first; r && r < end; r++) {
 			struct json_object *ro = json_object_new_object();
 
 			nx_wgkey_to_base64(&r->peer, key);
@@ -311,9 +324,7 @@ NX_DEFUN(show_nexodus_routes, "show nexodus routes [json]",
 		return NX_CMD_SUCCESS;
 	}
 	nx_vty_out(vty, "%-43s %-45s %s\n", "Prefix", "Peer", "Installed");
-	for (size_t i = 0; i < nexd->n_routes; i++) {
-		const struct nexd_route *r = &nexd->routes[i];
-
+	for (const struct nexd_route *r = first; r && r < end; r++) {
 		nx_wgkey_to_base64(&r->peer, key);
 		nx_vty_out(vty, "%-43s %-45s %s\n", nx_prefix_format(&r->prefix, pfx, sizeof(pfx)),
 			   key, r->installed ? "yes" : "no");

@@ -100,6 +100,11 @@ def test_full_mesh_routes_and_delete(mesh):
         routes = {r["prefix"] for r in a.routes()}
         assert routes == {f"{o.tunnel_ipv4}/32" for o in others} | \
             {f"{o.tunnel_ipv6}/128" for o in others} | {f"{x}/128" for x in probes}
+        # One route looked up by its prefix (the same entry), and a prefix with none.
+        one = a.show(f"routes {others[0].tunnel_ipv6}/128")["routes"]
+        assert one == [r for r in a.routes() if r["prefix"] == f"{others[0].tunnel_ipv6}/128"]
+        assert one[0]["peer_public_key"] == others[0].status()["public_key"]
+        assert a.show("routes 192.0.2.0/24")["routes"] == []
 
     # Its owner deletes device C through the API: it disappears from A and B within a second.
     c = agents["c"]

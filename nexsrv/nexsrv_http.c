@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,10 +20,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <openssl/err.h>
@@ -36,23 +33,17 @@
 #include "lib/log.h"
 #include "lib/strutil.h"
 #include "nexsrv/nexsrv_http.h"
+#include "nexsrv/nexsrv_http_int.h"
 #include "nexsrv/nexsrv_metrics.h"
 #include "nexsrv/nexsrv_ratelimit.h"
-#include "nexsrv/nexsrv_shared.h"
 
 NX_DEBUG_DECLARE(nexsrv_api);
 
 _Static_assert(NEXSRV_HTTP_CALLER_KEY_MAX == NEXSRV_RATELIMIT_KEY_MAX,
 	       "a caller key must fit a rate-limit key");
 
-/* libmicrohttpd allocates (and zeroes) this much with every streaming response, for the
- * stream's whole life: kept small (at 16 KiB it was a third of a stream's memory). */
-#define STREAM_BLOCK	   512
-#define STREAM_SEGS_INLINE 4 /* queued strings a stream holds without an allocation */
-#define ERR_INTERNAL_BODY  "{\"error\":\"internal error\"}"
-#define TLS_PRIORITIES	   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
-#define MONITOR_WAKE_ID	   0 /* epoll data of the monitor's eventfd; streams count from 1 */
-#define MONITOR_MAX_EVENTS 64
+#define ERR_INTERNAL_BODY "{\"error\":\"internal error\"}"
+#define TLS_PRIORITIES	  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* ======================================================================================
  * Percent-decoding, paths and queries
@@ -554,137 +545,6 @@ enum nexsrv_match_result nexsrv_router_match(struct nexsrv_router *r, const char
 }
 
 /* ======================================================================================
- * Server, request and stream state
- */
-
-struct hdr {
-	char *name;
-	char *value;
-};
-
-struct nexsrv_http {
-	struct MHD_Daemon *mhd;
-	uint16_t port;
-	char listen[300];
-	size_t body_limit;
-	unsigned stop_timeout_ms;
-	size_t stream_queue_limit;
-	char *cert_pem;
-	char *key_pem;
-	size_t key_len;
-
-	struct nexsrv_router *router;
-	pthread_rwlock_t rl_lock;		  /* writers replace ratelimit */
-	struct nexsrv_ratelimit_tiers *ratelimit; /* NULL: no rate limit */
-
-	struct nexsrv_metrics *metrics;
-	bool own_metrics;
-	struct nexsrv_metric *m_requests, *m_duration, *m_in_flight, *m_streams, *m_rate_limited;
-
-	pthread_mutex_t lock; /* hooks, in-flight count */
-	pthread_cond_t idle;  /* in_flight dropped to 0 */
-	unsigned long in_flight;
-	nexsrv_auth_fn auth_fn;
-	void *auth_arg;
-	nexsrv_ready_fn ready_fn;
-	void *ready_arg;
-	bool stopping; /* atomic */
-	bool starting; /* MHD messages go to start_msg */
-	char start_msg[200];
-
-	/* streams attached to a connection, and the thread that watches idle ones */
-	pthread_mutex_t streams_lock;
-	struct nexsrv_stream *streams;
-	struct nexsrv_stream **by_id; /* the same, hashed by id: what the monitor's events name */
-	size_t by_id_cap, n_streams;
-	uint64_t next_stream_id;
-	int mon_epfd;
-	int mon_wakefd;
-	bool mon_running;
-	bool mon_stop; /* atomic */
-	pthread_t mon_thread;
-};
-
-struct nexsrv_req {
-	struct nexsrv_http *http;
-	struct MHD_Connection *conn;
-	char *uri; /* the raw request target */
-	char *raw_path;
-	const char *method; /* MHD's string */
-	const char *method_label;
-	struct nexsrv_path path;
-	struct nexsrv_query query;
-	struct nexsrv_match match;
-	bool routed, begun, in_flight;
-	char client[INET6_ADDRSTRLEN];
-	uint64_t start_ns;
-
-	char *body;
-	size_t body_len, body_cap;
-	uint64_t dropped; /* body bytes read and thrown away after the limit */
-	bool too_large;
-	struct json_object *json;
-
-	void *caller;
-	void (*caller_free)(void *);
-	unsigned char caller_key[NEXSRV_HTTP_CALLER_KEY_MAX]; /* the caller tier's key */
-	size_t caller_key_len;				      /* 0: none set */
-
-	bool replied, queued, close_after;
-	bool http10, http11; /* the request's version: a stream's body is chunked in 1.1 */
-	unsigned status;
-	char *resp;
-	size_t resp_len;
-	struct hdr *hdrs;
-	size_t n_hdrs;
-	struct nexsrv_stream *stream;
-	bool stream_handed; /* MHD's response now holds the stream's attachment */
-};
-
-struct stream_seg {
-	struct nexsrv_shared *buf;
-	size_t off; /* bytes of it already sent */
-};
-
-struct nexsrv_stream {
-	struct nexsrv_stream *next, *prev; /* http->streams, while attached */
-	struct nexsrv_stream *id_next;	   /* http->by_id's chain */
-	uint64_t id;
-	struct nexsrv_http *http; /* while attached */
-	pthread_mutex_t lock;
-	pthread_cond_t cb_done;
-	unsigned refs;		     /* the producer's, and the attachment's */
-	struct MHD_Connection *conn; /* while attached */
-	int fd;
-	bool attached, suspended, watching;
-	/* Suspended, with every byte MHD produced sent: the socket is the stream's own until
-	 * it resumes, and writes go straight to it (see stream_direct_send). */
-	bool can_direct, direct;
-	gnutls_session_t tls; /* MHD's session of an HTTPS connection: records go through it */
-	bool tls_pending;     /* GnuTLS holds bytes the socket did not take yet */
-	bool held;	      /* writes only queue: nexsrv_stream_hold() */
-	bool chunked;	      /* the body is chunked (HTTP/1.1); else it ends with the connection */
-	bool out_armed;	      /* the monitor also waits for the socket to take more */
-	bool closed;	      /* by the producer */
-	bool gone;	      /* the client went away */
-	bool ending;	      /* the server is stopping */
-	/* The queue: a ring of references to shared strings, the first partly sent. */
-	struct stream_seg *segs; /* seg_inline, or a larger array while many are queued */
-	size_t seg_head, seg_n, seg_cap;
-	struct stream_seg seg_inline[STREAM_SEGS_INLINE];
-	size_t q_len, q_limit; /* bytes queued, and the most that may be */
-	nexsrv_stream_close_fn on_close;
-	void *on_close_arg;
-	bool cb_running;
-	pthread_t cb_thread;
-};
-
-static bool http_stopping(const struct nexsrv_http *http)
-{
-	return __atomic_load_n(&http->stopping, __ATOMIC_SEQ_CST);
-}
-
-/* ======================================================================================
  * Request accessors and replies
  */
 
@@ -815,7 +675,7 @@ int nexsrv_reply_header(struct nexsrv_req *req, const char *name, const char *va
 	return 0;
 }
 
-static bool has_header(const struct nexsrv_req *req, const char *name)
+bool nexsrv_req_has_header(const struct nexsrv_req *req, const char *name)
 {
 	for (size_t i = 0; i < req->n_hdrs; i++)
 		if (strcasecmp(req->hdrs[i].name, name) == 0)
@@ -833,7 +693,7 @@ static int reply_take(struct nexsrv_req *req, unsigned status, const char *conte
 	}
 	if (status < 100 || status > 599)
 		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-	if (!has_header(req, MHD_HTTP_HEADER_CONTENT_TYPE) &&
+	if (!nexsrv_req_has_header(req, MHD_HTTP_HEADER_CONTENT_TYPE) &&
 	    nexsrv_reply_header(req, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) < 0) {
 		free(data);
 		return -ENOMEM;
@@ -936,703 +796,6 @@ int nexsrv_req_json(struct nexsrv_req *req, struct json_object **out)
 	}
 	*out = req->json;
 	return 0;
-}
-
-/* ======================================================================================
- * Streams
- */
-
-static void monitor_unwatch(struct nexsrv_stream *s)
-{
-	if (s->watching) {
-		epoll_ctl(s->http->mon_epfd, EPOLL_CTL_DEL, s->fd, NULL);
-		s->watching = false;
-	}
-}
-
-/* Watched from the first suspension until the stream detaches, edge-triggered: the hang-up
- * is reported once, and waking the stream costs no system call here. */
-static void monitor_watch(struct nexsrv_stream *s)
-{
-	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET, .data.u64 = s->id };
-
-	if (s->watching || s->fd < 0)
-		return;
-	if (epoll_ctl(s->http->mon_epfd, EPOLL_CTL_ADD, s->fd, &ev) == 0 ||
-	    (errno == EEXIST && epoll_ctl(s->http->mon_epfd, EPOLL_CTL_MOD, s->fd, &ev) == 0))
-		s->watching = true;
-	else
-		nx_debug(&dbg_nexsrv_api, "stream %llu: cannot watch for disconnects: %s",
-			 (unsigned long long)s->id, strerror(errno));
-}
-
-/* Hands a suspended stream's connection back to MHD (to send what is queued, or to end the
- * body); stream lock held.  A stream writing directly keeps the socket until its queue has
- * gone out: a chunk half sent must be finished before MHD frames the next. */
-static void stream_wake(struct nexsrv_stream *s)
-{
-	if (s->direct) {
-		if (s->seg_n || s->tls_pending)
-			return; /* stream_writable wakes it once the queue is out */
-		s->direct = false;
-	}
-	if (s->suspended && s->attached) {
-		s->suspended = false;
-		MHD_resume_connection(s->conn);
-	}
-}
-
-/* The client is gone (hung up, or a send failed): MHD resumes the connection to close it, and
- * the close callback runs when it frees the response; stream lock held. */
-static void stream_lost(struct nexsrv_stream *s)
-{
-	if (!s->attached)
-		return;
-	s->gone = true;
-	s->direct = false;
-	monitor_unwatch(s);
-	if (s->suspended) {
-		s->suspended = false;
-		MHD_resume_connection(s->conn);
-	}
-}
-
-/* Asks the monitor to report when the socket takes more.  Edge-triggered, so once armed it
- * stays: a report comes only after a send found the socket full. */
-static bool monitor_want_out(struct nexsrv_stream *s)
-{
-	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLOUT | EPOLLET, .data.u64 = s->id };
-
-	if (!s->out_armed && s->watching &&
-	    epoll_ctl(s->http->mon_epfd, EPOLL_CTL_MOD, s->fd, &ev) == 0)
-		s->out_armed = true;
-	return s->out_armed;
-}
-
-/* "<hex length>\r\n" into buf (at least CHUNK_HEADER_MAX bytes): its length.  (By hand:
- * snprintf was a tenth of the user time of a delivery.) */
-#define CHUNK_HEADER_MAX 20
-static size_t chunk_header(char *buf, size_t len)
-{
-	size_t digits = 1;
-
-	for (size_t rest = len >> 4; rest; rest >>= 4)
-		digits++;
-	for (size_t i = digits; i-- > 0; len >>= 4)
-		buf[i] = "0123456789abcdef"[len & 15];
-	buf[digits] = '\r';
-	buf[digits + 1] = '\n';
-	return digits + 2;
-}
-
-/* What a queued string is on the wire: framed as one chunk when the body is chunked. */
-static size_t seg_wire_len(const struct nexsrv_stream *s, const struct stream_seg *g)
-{
-	char hdr[CHUNK_HEADER_MAX];
-
-	return s->chunked ? chunk_header(hdr, g->buf->len) + g->buf->len + 2 : g->buf->len;
-}
-
-/* Drops n bytes sent directly from the head of the queue. */
-static void direct_sent(struct nexsrv_stream *s, size_t n)
-{
-	while (n) {
-		struct stream_seg *g = &s->segs[s->seg_head];
-		size_t left = seg_wire_len(s, g) - g->off;
-
-		if (n < left) {
-			g->off += n;
-			return;
-		}
-		n -= left;
-		s->q_len -= g->buf->len;
-		nexsrv_shared_unref(g->buf);
-		g->buf = NULL;
-		s->seg_head = (s->seg_head + 1) % s->seg_cap;
-		s->seg_n--;
-	}
-	if (!s->seg_n)
-		s->seg_head = 0;
-}
-
-#define DIRECT_CHUNKS 16 /* queued strings per sendmsg */
-
-/* A queued string as its parts on the wire: "<length>\r\n", the string, "\r\n" when the body
- * is chunked, else the string alone.  The count of parts. */
-static int frame_seg(const struct nexsrv_stream *s, const struct stream_seg *g,
-		     char hdr[CHUNK_HEADER_MAX], struct iovec part[3])
-{
-	static char crlf[] = "\r\n";
-	int n = 0;
-
-	if (s->chunked)
-		part[n++] = (struct iovec){ hdr, chunk_header(hdr, g->buf->len) };
-	part[n++] = (struct iovec){ g->buf->data, g->buf->len };
-	if (s->chunked)
-		part[n++] = (struct iovec){ crlf, 2 };
-	return n;
-}
-
-/* stream_direct_send over TLS: GnuTLS buffers a batch of chunks while corked and writes it as
- * records on uncork; what the socket does not take stays in GnuTLS (tls_pending) until the
- * next uncork.  While the connection is suspended the session is the stream's alone. */
-static int stream_direct_send_tls(struct nexsrv_stream *s)
-{
-	ssize_t rc;
-
-	for (;;) {
-		if (!s->tls_pending) {
-			if (!s->seg_n)
-				return 0;
-			gnutls_record_cork(s->tls);
-			for (size_t i = 0; s->seg_n && i < DIRECT_CHUNKS; i++) {
-				struct stream_seg *g = &s->segs[s->seg_head];
-				struct iovec part[3];
-				char hdr[CHUNK_HEADER_MAX];
-				int n_part = frame_seg(s, g, hdr, part);
-
-				for (int k = 0; k < n_part; k++)
-					if (gnutls_record_send(s->tls, part[k].iov_base,
-							       part[k].iov_len) < 0)
-						return -EIO;
-				direct_sent(s, seg_wire_len(s, g));
-			}
-			s->tls_pending = true;
-		}
-		rc = gnutls_record_uncork(s->tls, 0);
-		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
-			return monitor_want_out(s) ? 0 : -EIO;
-		if (rc < 0) {
-			nx_debug(&dbg_nexsrv_api, "stream %llu: %s", (unsigned long long)s->id,
-				 gnutls_strerror((int)rc));
-			return -EIO;
-		}
-		s->tls_pending = false;
-	}
-}
-
-/*
- * Sends the queue straight to the socket; stream lock held.  While its connection is
- * suspended MHD neither reads nor writes the socket, and it suspended only after sending
- * all it had (MHD asks the stream for more only when its buffer went out): the stream can
- * go on with the body itself, each string one chunk, and a delivery costs one sendmsg
- * instead of a resume, a send and a suspend on an MHD thread, whose resume also walks every
- * suspended connection.  0 when the queue went out or the socket is full (the monitor
- * reports when it takes more: stream_writable), else -errno: the client is gone.
- */
-static int stream_direct_send(struct nexsrv_stream *s)
-{
-	if (s->tls)
-		return stream_direct_send_tls(s);
-	while (s->seg_n) {
-		struct iovec iov[DIRECT_CHUNKS * 3];
-		char hdr[DIRECT_CHUNKS][CHUNK_HEADER_MAX];
-		size_t n_iov = 0, total = 0;
-		ssize_t sent;
-
-		for (size_t i = 0; i < s->seg_n && i < DIRECT_CHUNKS; i++) {
-			struct stream_seg *g = &s->segs[(s->seg_head + i) % s->seg_cap];
-			struct iovec part[3];
-			size_t skip = g->off;
-			int n_part = frame_seg(s, g, hdr[i], part);
-
-			for (int k = 0; k < n_part; k++) {
-				if (skip >= part[k].iov_len) {
-					skip -= part[k].iov_len;
-					continue;
-				}
-				iov[n_iov].iov_base = (char *)part[k].iov_base + skip;
-				iov[n_iov].iov_len = part[k].iov_len - skip;
-				total += iov[n_iov++].iov_len;
-				skip = 0;
-			}
-		}
-		sent = sendmsg(s->fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = n_iov },
-			       MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (sent < 0 && errno == EINTR)
-			continue;
-		if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		if (sent > 0)
-			direct_sent(s, (size_t)sent);
-		if (sent < 0 || (size_t)sent < total)
-			return monitor_want_out(s) ? 0 : -EIO;
-	}
-	return 0;
-}
-
-/* The monitor saw the socket of a stream writing directly take more; stream lock held. */
-static void stream_writable(struct nexsrv_stream *s)
-{
-	if (!s->direct)
-		return;
-	if (stream_direct_send(s) < 0)
-		stream_lost(s);
-	else if (!s->seg_n && !s->tls_pending && (s->closed || s->ending || http_stopping(s->http)))
-		stream_wake(s); /* the body ends through MHD */
-}
-
-static void stream_unref(struct nexsrv_stream *s)
-{
-	bool last;
-
-	pthread_mutex_lock(&s->lock);
-	last = --s->refs == 0;
-	pthread_mutex_unlock(&s->lock);
-	if (!last)
-		return;
-	for (; s->seg_n; s->seg_n--, s->seg_head = (s->seg_head + 1) % s->seg_cap)
-		nexsrv_shared_unref(s->segs[s->seg_head].buf);
-	if (s->segs != s->seg_inline)
-		free(s->segs);
-	pthread_cond_destroy(&s->cb_done);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
-}
-
-/* --- attached streams, listed and indexed by id (streams_lock held) --- */
-
-#define STREAM_INDEX_MIN 256
-
-static size_t id_bucket(uint64_t id, size_t cap)
-{
-	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
-}
-
-static void streams_add(struct nexsrv_http *http, struct nexsrv_stream *s)
-{
-	size_t b;
-
-	s->next = http->streams;
-	if (s->next)
-		s->next->prev = s;
-	http->streams = s;
-	if (++http->n_streams > http->by_id_cap) {
-		size_t cap = http->by_id_cap * 2;
-		struct nexsrv_stream **v = calloc(cap, sizeof(*v));
-
-		/* Without memory the chains only grow longer. */
-		for (size_t i = 0; v && i < http->by_id_cap; i++) {
-			for (struct nexsrv_stream *x = http->by_id[i], *next; x; x = next) {
-				next = x->id_next;
-				x->id_next = v[id_bucket(x->id, cap)];
-				v[id_bucket(x->id, cap)] = x;
-			}
-		}
-		if (v) {
-			free(http->by_id);
-			http->by_id = v;
-			http->by_id_cap = cap;
-		}
-	}
-	b = id_bucket(s->id, http->by_id_cap);
-	s->id_next = http->by_id[b];
-	http->by_id[b] = s;
-}
-
-static void streams_remove(struct nexsrv_http *http, struct nexsrv_stream *s)
-{
-	struct nexsrv_stream **p = &http->by_id[id_bucket(s->id, http->by_id_cap)];
-
-	while (*p != s)
-		p = &(*p)->id_next;
-	*p = s->id_next;
-	http->n_streams--;
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		http->streams = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = s->prev = s->id_next = NULL;
-}
-
-static struct nexsrv_stream *streams_find(struct nexsrv_http *http, uint64_t id)
-{
-	struct nexsrv_stream *s = http->by_id[id_bucket(id, http->by_id_cap)];
-
-	while (s && s->id != id)
-		s = s->id_next;
-	return s;
-}
-
-/* The connection side lets go of the stream: MHD freed its response, or the request ended
- * before there was one.  Runs the close callback unless the producer closed first. */
-static void stream_detach(struct nexsrv_stream *s)
-{
-	struct nexsrv_http *http = s->http;
-	nexsrv_stream_close_fn fn = NULL;
-	void *arg = NULL;
-
-	pthread_mutex_lock(&http->streams_lock);
-	streams_remove(http, s);
-	pthread_mutex_unlock(&http->streams_lock);
-	nexsrv_metric_add(http->m_streams, NULL, -1);
-
-	pthread_mutex_lock(&s->lock);
-	monitor_unwatch(s);
-	s->suspended = false;
-	s->attached = false;
-	s->conn = NULL;
-	s->http = NULL;
-	if (s->on_close && !s->closed) {
-		fn = s->on_close;
-		arg = s->on_close_arg;
-		s->on_close = NULL;
-		s->cb_running = true;
-		s->cb_thread = pthread_self();
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (fn) {
-		fn(s, arg);
-		pthread_mutex_lock(&s->lock);
-		s->cb_running = false;
-		pthread_cond_broadcast(&s->cb_done);
-		pthread_mutex_unlock(&s->lock);
-	}
-	stream_unref(s);
-}
-
-static void stream_response_free(void *cls)
-{
-	stream_detach(cls);
-}
-
-/* Copies up to max queued bytes into buf and drops what went out completely; stream lock
- * held.  The count copied. */
-static size_t stream_dequeue(struct nexsrv_stream *s, char *buf, size_t max)
-{
-	size_t n = 0;
-
-	while (n < max && s->seg_n) {
-		struct stream_seg *g = &s->segs[s->seg_head];
-		size_t len = g->buf->len - g->off;
-
-		if (len > max - n)
-			len = max - n;
-		memcpy(buf + n, g->buf->data + g->off, len);
-		n += len;
-		g->off += len;
-		if (g->off == g->buf->len) {
-			nexsrv_shared_unref(g->buf);
-			g->buf = NULL;
-			s->seg_head = (s->seg_head + 1) % s->seg_cap;
-			s->seg_n--;
-		}
-	}
-	s->q_len -= n;
-	if (!s->seg_n && s->segs != s->seg_inline) { /* back to the small ring */
-		free(s->segs);
-		s->segs = s->seg_inline;
-		s->seg_cap = STREAM_SEGS_INLINE;
-	}
-	if (!s->seg_n)
-		s->seg_head = 0;
-	return n;
-}
-
-/* Appends a reference to b to the queue (stream lock held): 0 or -ENOMEM. */
-static int stream_enqueue(struct nexsrv_stream *s, struct nexsrv_shared *b)
-{
-	if (s->seg_n == s->seg_cap) {
-		size_t cap = s->seg_cap * 2;
-		struct stream_seg *v = calloc(cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		for (size_t i = 0; i < s->seg_n; i++)
-			v[i] = s->segs[(s->seg_head + i) % s->seg_cap];
-		if (s->segs != s->seg_inline)
-			free(s->segs);
-		s->segs = v;
-		s->seg_cap = cap;
-		s->seg_head = 0;
-	}
-	s->segs[(s->seg_head + s->seg_n) % s->seg_cap] =
-		(struct stream_seg){ .buf = nexsrv_shared_ref(b), .off = 0 };
-	s->seg_n++;
-	s->q_len += b->len;
-	return 0;
-}
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct nexsrv_stream *s = cls;
-	ssize_t n;
-
-	(void)pos;
-	pthread_mutex_lock(&s->lock);
-	if (s->gone || !s->attached || s->direct) {
-		/* (Still direct: MHD resumed the connection itself, to close it at its stop.) */
-		s->direct = false;
-		n = MHD_CONTENT_READER_END_WITH_ERROR;
-	} else if (s->seg_n) {
-		n = (ssize_t)stream_dequeue(s, buf, max);
-	} else if (s->closed || s->ending || http_stopping(s->http)) {
-		n = MHD_CONTENT_READER_END_OF_STREAM;
-	} else {
-		/* Nothing to send: park the connection until a write (or a disconnect). */
-		monitor_watch(s);
-		s->suspended = true;
-		s->direct = s->can_direct && s->watching;
-		MHD_suspend_connection(s->conn);
-		n = 0;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return n;
-}
-
-/* Twice the heartbeat interval, plus margin for a slow client on a lossy path. */
-#define STREAM_USER_TIMEOUT_MS 12000
-
-struct nexsrv_stream *nexsrv_stream_start(struct nexsrv_req *req)
-{
-	struct nexsrv_http *http = req->http;
-	const union MHD_ConnectionInfo *ci;
-	struct nexsrv_stream *s;
-
-	if (req->replied || req->stream)
-		return NULL;
-	if (http_stopping(http)) {
-		nexsrv_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "the service is stopping");
-		return NULL;
-	}
-	if (!has_header(req, MHD_HTTP_HEADER_CONTENT_TYPE) &&
-	    nexsrv_reply_header(req, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") < 0)
-		return NULL;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cb_done, NULL);
-	s->refs = 2;
-	s->segs = s->seg_inline;
-	s->seg_cap = STREAM_SEGS_INLINE;
-	s->http = http;
-	s->conn = req->conn;
-	s->attached = true;
-	s->q_limit = http->stream_queue_limit;
-	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	s->fd = ci ? ci->connect_fd : -1;
-	s->chunked = req->http11;
-	if (nexsrv_http_tls(http)) {
-		ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-		s->tls = ci ? ci->tls_session : NULL;
-	}
-	s->can_direct =
-		s->fd >= 0 && (s->tls || !nexsrv_http_tls(http)) && (req->http10 || req->http11);
-	if (s->fd >= 0) {
-		/* A client that vanished (power lost, link down, NAT mapping gone) never closes
-		 * its stream: unacknowledged heartbeats end it after STREAM_USER_TIMEOUT_MS, so
-		 * its device goes offline and its prefixes fail over. */
-		unsigned int timeout = STREAM_USER_TIMEOUT_MS;
-
-		(void)setsockopt(s->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
-	}
-
-	pthread_mutex_lock(&http->streams_lock);
-	s->id = ++http->next_stream_id;
-	streams_add(http, s);
-	pthread_mutex_unlock(&http->streams_lock);
-	nexsrv_metric_add(http->m_streams, NULL, 1);
-
-	req->stream = s;
-	req->replied = true;
-	req->status = MHD_HTTP_OK;
-	return s;
-}
-
-void nexsrv_stream_set_close_cb(struct nexsrv_stream *s, nexsrv_stream_close_fn fn, void *arg)
-{
-	pthread_mutex_lock(&s->lock);
-	if (!s->closed) {
-		s->on_close = fn;
-		s->on_close_arg = arg;
-	}
-	pthread_mutex_unlock(&s->lock);
-}
-
-int nexsrv_stream_write_shared(struct nexsrv_stream *s, struct nexsrv_shared *b)
-{
-	int rc = 0;
-
-	pthread_mutex_lock(&s->lock);
-	if (s->closed || s->gone || s->ending || !s->attached) {
-		rc = -EPIPE;
-		goto out;
-	}
-	if (b->len == 0)
-		goto out;
-	if (b->len > s->q_limit - s->q_len) {
-		rc = -ENOBUFS;
-		goto out;
-	}
-	if (s->direct) {
-		bool idle = s->seg_n == 0; /* else the socket is full: the monitor sends it */
-
-		rc = stream_enqueue(s, b);
-		if (rc == 0 && idle && !s->held && stream_direct_send(s) < 0) {
-			stream_lost(s);
-			rc = -EPIPE;
-		}
-		goto out;
-	}
-	rc = stream_enqueue(s, b);
-	if (rc == 0)
-		stream_wake(s);
-out:
-	pthread_mutex_unlock(&s->lock);
-	return rc;
-}
-
-int nexsrv_stream_write(struct nexsrv_stream *s, const void *data, size_t len)
-{
-	struct nexsrv_shared *b;
-	int rc;
-
-	if (len == 0) {
-		pthread_mutex_lock(&s->lock);
-		rc = s->closed || s->gone || s->ending || !s->attached ? -EPIPE : 0;
-		pthread_mutex_unlock(&s->lock);
-		return rc;
-	}
-	b = nexsrv_shared_new(data, len);
-	if (!b)
-		return -ENOMEM;
-	rc = nexsrv_stream_write_shared(s, b);
-	nexsrv_shared_unref(b);
-	return rc;
-}
-
-void nexsrv_stream_hold(struct nexsrv_stream *s)
-{
-	pthread_mutex_lock(&s->lock);
-	s->held = true;
-	pthread_mutex_unlock(&s->lock);
-}
-
-void nexsrv_stream_release(struct nexsrv_stream *s)
-{
-	pthread_mutex_lock(&s->lock);
-	s->held = false;
-	/* (A full socket just says so again: the monitor sends the rest.) */
-	if (s->direct && s->seg_n && stream_direct_send(s) < 0)
-		stream_lost(s);
-	pthread_mutex_unlock(&s->lock);
-}
-
-bool nexsrv_stream_direct(struct nexsrv_stream *s)
-{
-	bool direct;
-
-	pthread_mutex_lock(&s->lock);
-	direct = s->direct;
-	pthread_mutex_unlock(&s->lock);
-	return direct;
-}
-
-void nexsrv_stream_close(struct nexsrv_stream *s)
-{
-	if (!s)
-		return;
-	pthread_mutex_lock(&s->lock);
-	s->closed = true;
-	s->on_close = NULL;
-	s->held = false; /* its last lines go out now */
-	if (s->direct && s->seg_n && stream_direct_send(s) < 0)
-		stream_lost(s);
-	stream_wake(s);
-	/* The callback may be running on another thread right now: wait for it, unless it
-	 * is this very thread closing from inside it. */
-	while (s->cb_running && !pthread_equal(s->cb_thread, pthread_self()))
-		pthread_cond_wait(&s->cb_done, &s->lock);
-	pthread_mutex_unlock(&s->lock);
-	stream_unref(s);
-}
-
-/* The monitor saw the client of stream id hang up, or its socket take more. */
-static void stream_event(struct nexsrv_http *http, uint64_t id, uint32_t events)
-{
-	struct nexsrv_stream *s;
-
-	pthread_mutex_lock(&http->streams_lock);
-	s = streams_find(http, id);
-	if (s) {
-		pthread_mutex_lock(&s->lock);
-		s->refs++;
-		pthread_mutex_unlock(&s->lock);
-	}
-	pthread_mutex_unlock(&http->streams_lock);
-	if (!s)
-		return;
-	pthread_mutex_lock(&s->lock);
-	if (s->attached && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-		nx_debug(&dbg_nexsrv_api, "stream %llu: client went away",
-			 (unsigned long long)s->id);
-		stream_lost(s);
-	} else if (s->attached && (events & EPOLLOUT)) {
-		stream_writable(s);
-	}
-	pthread_mutex_unlock(&s->lock);
-	stream_unref(s);
-}
-
-static void *monitor_main(void *arg)
-{
-	struct nexsrv_http *http = arg;
-	struct epoll_event ev[MONITOR_MAX_EVENTS];
-
-	while (!__atomic_load_n(&http->mon_stop, __ATOMIC_SEQ_CST)) {
-		int n = epoll_wait(http->mon_epfd, ev, MONITOR_MAX_EVENTS, -1);
-
-		if (n < 0 && errno != EINTR) {
-			nx_err("http: stream monitor: %s", strerror(errno));
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			if (ev[i].data.u64 == MONITOR_WAKE_ID) {
-				uint64_t v;
-
-				if (read(http->mon_wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-					nx_debug(&dbg_nexsrv_api, "stream monitor wake: %s",
-						 strerror(errno));
-				continue;
-			}
-			stream_event(http, ev[i].data.u64, ev[i].events);
-		}
-	}
-	return NULL;
-}
-
-/* Ends every stream (stop): queued bytes still go out, then the chunked body ends. */
-static void streams_end_all(struct nexsrv_http *http)
-{
-	pthread_mutex_lock(&http->streams_lock);
-	for (struct nexsrv_stream *s = http->streams; s; s = s->next) {
-		pthread_mutex_lock(&s->lock);
-		s->ending = true;
-		stream_wake(s);
-		pthread_mutex_unlock(&s->lock);
-	}
-	pthread_mutex_unlock(&http->streams_lock);
-}
-
-/* Gives every stream still writing directly back to MHD, its client cut short: MHD must
- * not be stopped while it has suspended connections (it aborts). */
-static void streams_release_all(struct nexsrv_http *http)
-{
-	pthread_mutex_lock(&http->streams_lock);
-	for (struct nexsrv_stream *s = http->streams; s; s = s->next) {
-		pthread_mutex_lock(&s->lock);
-		if (s->direct) {
-			nx_debug(&dbg_nexsrv_api,
-				 "stream %llu: the client did not read the end in time",
-				 (unsigned long long)s->id);
-			stream_lost(s);
-		}
-		pthread_mutex_unlock(&s->lock);
-	}
-	pthread_mutex_unlock(&http->streams_lock);
 }
 
 /* ======================================================================================
@@ -1768,7 +931,7 @@ static void *mhd_uri_log(void *cls, const char *uri, struct MHD_Connection *conn
 static void req_free(struct nexsrv_req *req)
 {
 	if (req->stream && !req->stream_handed)
-		stream_detach(req->stream);
+		nexsrv_stream_detach(req->stream);
 	if (req->caller && req->caller_free)
 		req->caller_free(req->caller);
 	json_object_put(req->json);
@@ -1838,8 +1001,8 @@ static enum MHD_Result req_queue(struct nexsrv_req *req)
 	}
 	if (req->stream) {
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
-							 stream_read, req->stream,
-							 stream_response_free);
+							 nexsrv_stream_reader, req->stream,
+							 nexsrv_stream_response_free);
 		if (resp)
 			req->stream_handed = true;
 	} else if (req->resp) {
@@ -2406,7 +1569,7 @@ struct nexsrv_http *nexsrv_http_start(const struct nexsrv_http_config *cfg, stru
 		nx_err_set(err, errno, "HTTP server: %s", strerror(errno));
 		goto fail;
 	}
-	if (pthread_create(&http->mon_thread, NULL, monitor_main, http) != 0) {
+	if (pthread_create(&http->mon_thread, NULL, nexsrv_stream_monitor_main, http) != 0) {
 		nx_err_set(err, EAGAIN, "HTTP server: cannot start the stream monitor thread");
 		goto fail;
 	}
@@ -2603,7 +1766,7 @@ void nexsrv_http_stop(struct nexsrv_http *http)
 	lfd = MHD_quiesce_daemon(http->mhd);
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
-	streams_end_all(http);
+	nexsrv_streams_end_all(http);
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += http->stop_timeout_ms / 1000;
@@ -2620,7 +1783,7 @@ void nexsrv_http_stop(struct nexsrv_http *http)
 		nx_warn("http: stopping with %lu requests still in progress", http->in_flight);
 	pthread_mutex_unlock(&http->lock);
 
-	streams_release_all(http);
+	nexsrv_streams_release_all(http);
 	MHD_stop_daemon(http->mhd);
 	http->mhd = NULL;
 	nx_notice("http: stopped serving on %s", http->listen);

@@ -150,6 +150,43 @@ static void clear_ips(struct null_dev *n, struct nexd_wg_peer *p)
 	p->n_allowed_ips = 0;
 }
 
+static int prefix_key_cmp(const void *key, const void *elem)
+{
+	return nx_prefix_cmp(key, elem);
+}
+
+/* The peer's allowed IPs become ips.  Those it keeps stay where they are in the owner table:
+ * taking one out and putting it back moves the rest of the table twice. */
+static int replace_ips(struct null_dev *n, struct nexd_wg_peer *p, const struct nx_prefix *ips,
+		       size_t n_ips)
+{
+	struct nx_prefix *sorted = n_ips ? malloc(n_ips * sizeof(*sorted)) : NULL;
+
+	if (n_ips && !sorted)
+		return -ENOMEM;
+	if (n_ips) {
+		memcpy(sorted, ips, n_ips * sizeof(*sorted));
+		qsort(sorted, n_ips, sizeof(*sorted), nx_prefix_cmp_qsort);
+	}
+	for (size_t j = 0; j < p->n_allowed_ips;) {
+		bool keep;
+
+		nx_sorted_find(&p->allowed_ips[j], sorted, n_ips, sizeof(*sorted), prefix_key_cmp,
+			       &keep);
+		if (keep) {
+			j++;
+			continue;
+		}
+		owner_del(n, &p->allowed_ips[j]);
+		p->allowed_ips[j] = p->allowed_ips[--p->n_allowed_ips];
+	}
+	free(sorted);
+	for (size_t j = 0; j < n_ips; j++)
+		if (give_ip(n, p, &ips[j]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
 static void remove_peer(struct null_dev *n, size_t i)
 {
 	struct nexd_wg_device *dev = &n->dev;
@@ -207,8 +244,11 @@ static int null_set(struct nexd_wg *wg, const struct nexd_wg_device *change, str
 			p->endpoint_port = c->endpoint_port;
 		}
 		p->keepalive_s = c->keepalive_s;
-		if (c->flags & NEXD_WG_PEER_REPLACE_ALLOWED_IPS)
-			clear_ips(n, p);
+		if (c->flags & NEXD_WG_PEER_REPLACE_ALLOWED_IPS) {
+			if (replace_ips(n, p, c->allowed_ips, c->n_allowed_ips) < 0)
+				return nx_err_set(err, ENOMEM, "out of memory");
+			continue;
+		}
 		for (size_t j = 0; j < c->n_allowed_ips; j++)
 			if (give_ip(n, p, &c->allowed_ips[j]) < 0)
 				return nx_err_set(err, ENOMEM, "out of memory");

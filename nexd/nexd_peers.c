@@ -247,7 +247,6 @@ struct nexd_peer *nexd_peers_find(struct nexd_peers *t, const char *device_id)
 	return found ? t->v[i] : NULL;
 }
 
-/* Linear: used by show commands and for the rare key lookups, not per event. */
 struct nexd_peer *nexd_peers_find_key(struct nexd_peers *t, const struct nx_wgkey *key,
 				      const struct nexd_peer *except)
 {

@@ -902,6 +902,47 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 	}
 }
 
+/* The connection budget (nexsrv_conns.h): MHD asks before it takes a connection... */
+static enum MHD_Result mhd_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct nexsrv_http *http = cls;
+	struct nexsrv_conn_addr a;
+
+	nexsrv_conn_addr_from(sa, len, &a);
+	if (nexsrv_conns_allow(http->conns, &a))
+		return MHD_YES;
+	nx_debug(&dbg_nexsrv_api, "connection refused: at the connection limit (%u in all)",
+		 nexsrv_conns_total(http->conns));
+	return MHD_NO;
+}
+
+/* ...and says when it has one, and when not any more (a stream that took the socket then
+ * holds the connection's count). */
+static void mhd_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			   enum MHD_ConnectionNotificationCode code)
+{
+	struct nexsrv_http *http = cls;
+	struct conn_slot *slot = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+		slot = calloc(1, sizeof(*slot)); /* without memory: not counted */
+		if (slot) {
+			nexsrv_conn_addr_from(ci ? ci->client_addr : NULL,
+					      sizeof(struct sockaddr_storage), &slot->addr);
+			slot->counted = nexsrv_conns_add(http->conns, &slot->addr) == 0;
+		}
+		*socket_context = slot;
+	} else if (slot) {
+		if (slot->counted)
+			nexsrv_conns_remove(http->conns, &slot->addr);
+		free(slot);
+		*socket_context = NULL;
+	}
+}
+
 /* Keeps MHD from decoding the path: it is split into segments first, then decoded. */
 static size_t mhd_unescape_none(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -973,7 +1014,10 @@ static void mhd_completed(void *cls, struct MHD_Connection *conn, void **con_cls
 			 nx_str_printable(method, sizeof(method), req->method),
 			 nx_str_printable(path, sizeof(path), req->uri), code, secs * 1e3,
 			 req->stream ? " stream" : "",
-			 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (not completed)");
+			 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+			 : req->stream && nexsrv_stream_own(req->stream)
+				 ? " (socket kept by the stream)"
+				 : " (not completed)");
 	}
 	if (req->in_flight) {
 		nexsrv_metric_add(http->m_in_flight, NULL, -1);
@@ -1466,6 +1510,8 @@ static void http_free(struct nexsrv_http *http)
 	pthread_rwlock_destroy(&http->rl_lock);
 	pthread_mutex_destroy(&http->lock);
 	pthread_mutex_destroy(&http->streams_lock);
+	pthread_mutex_destroy(&http->reap_lock);
+	nexsrv_conns_free(http->conns);
 	free(http->by_id);
 	free(http);
 }
@@ -1529,6 +1575,7 @@ struct nexsrv_http *nexsrv_http_start(const struct nexsrv_http_config *cfg, stru
 	pthread_mutex_init(&http->lock, NULL);
 	pthread_rwlock_init(&http->rl_lock, NULL);
 	pthread_mutex_init(&http->streams_lock, NULL);
+	pthread_mutex_init(&http->reap_lock, NULL);
 	pthread_cond_init(&http->idle, NULL);
 	http->mon_epfd = http->mon_wakefd = -1;
 	nx_strlcpy(http->listen, cfg->listen ? cfg->listen : "", sizeof(http->listen));
@@ -1545,7 +1592,10 @@ struct nexsrv_http *nexsrv_http_start(const struct nexsrv_http_config *cfg, stru
 	http->router = nexsrv_router_new();
 	http->by_id = calloc(STREAM_INDEX_MIN, sizeof(*http->by_id));
 	http->by_id_cap = STREAM_INDEX_MIN;
-	if (!http->metrics || !http->router || !http->by_id) {
+	http->conns =
+		nexsrv_conns_new(max_conn, cfg->per_ip_connections ? cfg->per_ip_connections
+								   : NEXSRV_HTTP_DEFAULT_PER_IP);
+	if (!http->metrics || !http->router || !http->by_id || !http->conns) {
 		nx_err_set(err, ENOMEM, "HTTP server: out of memory");
 		goto fail;
 	}
@@ -1593,8 +1643,14 @@ struct nexsrv_http *nexsrv_http_start(const struct nexsrv_http_config *cfg, stru
 		flags |= MHD_USE_EPOLL;
 	else
 		flags |= MHD_USE_POLL;
-	if (has_cert)
+	if (has_cert) {
 		flags |= MHD_USE_TLS;
+	} else {
+		/* MHD then closes a connection without shutting its socket down, which lets a
+		 * stream keep the socket (stream_take_socket). */
+		flags |= MHD_USE_TURBO;
+		http->own_streams = true;
+	}
 	if (v6)
 		flags |= MHD_USE_IPv6;
 #define OPT(o, v, p)                                                 \
@@ -1604,9 +1660,8 @@ struct nexsrv_http *nexsrv_http_start(const struct nexsrv_http_config *cfg, stru
 	OPT(MHD_OPTION_EXTERNAL_LOGGER, (void *)mhd_log, http); /* first: MHD insists */
 	OPT(MHD_OPTION_LISTEN_SOCKET, mhd_fd, NULL);
 	OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
-	OPT(MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL);
-	OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    cfg->per_ip_connections ? cfg->per_ip_connections : NEXSRV_HTTP_DEFAULT_PER_IP, NULL);
+	OPT(MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL); /* (mhd_accept counts the streams too) */
+	OPT(MHD_OPTION_NOTIFY_CONNECTION, (void *)mhd_connection, http);
 	OPT(MHD_OPTION_CONNECTION_TIMEOUT,
 	    cfg->timeout_s ? cfg->timeout_s : NEXSRV_HTTP_DEFAULT_TIMEOUT_S, NULL);
 	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -1623,8 +1678,8 @@ struct nexsrv_http *nexsrv_http_start(const struct nexsrv_http_config *cfg, stru
 #undef OPT
 
 	__atomic_store_n(&http->starting, true, __ATOMIC_SEQ_CST);
-	http->mhd = MHD_start_daemon(flags, 0, NULL, NULL, mhd_request, http, MHD_OPTION_ARRAY,
-				     opts, MHD_OPTION_END);
+	http->mhd = MHD_start_daemon(flags, 0, mhd_accept, http, mhd_request, http,
+				     MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	__atomic_store_n(&http->starting, false, __ATOMIC_SEQ_CST);
 	if (!http->mhd) {
 		if (fstat(mhd_fd, &st_mhd) == 0 && fstat(lfd, &st_mine) == 0 &&
@@ -1776,7 +1831,7 @@ void nexsrv_http_stop(struct nexsrv_http *http)
 		deadline.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&http->lock);
-	while (http->in_flight > 0)
+	while (http->in_flight > 0 || http->n_own > 0)
 		if (pthread_cond_timedwait(&http->idle, &http->lock, &deadline) == ETIMEDOUT)
 			break;
 	if (http->in_flight > 0)
@@ -1784,6 +1839,12 @@ void nexsrv_http_stop(struct nexsrv_http *http)
 	pthread_mutex_unlock(&http->lock);
 
 	nexsrv_streams_release_all(http);
+	/* Streams on their own sockets end now: the monitor closes them and runs their close
+	 * callbacks before it stops. */
+	pthread_mutex_lock(&http->lock);
+	while (http->n_own > 0)
+		pthread_cond_wait(&http->idle, &http->lock);
+	pthread_mutex_unlock(&http->lock);
 	MHD_stop_daemon(http->mhd);
 	http->mhd = NULL;
 	nx_notice("http: stopped serving on %s", http->listen);

@@ -123,8 +123,8 @@ struct nexsrv_http_config {
 	size_t body_limit;	     /* request body bytes; more: 413 */
 	size_t memory_limit;	     /* MHD_OPTION_CONNECTION_MEMORY_LIMIT: bounds the headers */
 	unsigned timeout_s;	     /* MHD_OPTION_CONNECTION_TIMEOUT: idle connections close */
-	unsigned max_connections;    /* MHD_OPTION_CONNECTION_LIMIT */
-	unsigned per_ip_connections; /* MHD_OPTION_PER_IP_CONNECTION_LIMIT */
+	unsigned max_connections;    /* in all, MHD's and the streams' own sockets */
+	unsigned per_ip_connections; /* from one client address, likewise */
 	uint32_t rate_limit_rps;     /* per caller (see "Rate limits"); 0: no rate limit */
 	uint32_t rate_limit_burst;   /* 0: same as rate_limit_rps */
 	unsigned stop_timeout_ms;    /* how long a stop waits for requests in progress */
@@ -313,6 +313,9 @@ void nexsrv_stream_release(struct nexsrv_stream *stream);
 /* Whether the stream's connection is parked with the socket the stream's own: writes go
  * straight to it.  (For tests and diagnostics.) */
 bool nexsrv_stream_direct(struct nexsrv_stream *stream);
+/* Whether MHD let go of the stream's connection and the socket is the stream's alone (plain
+ * HTTP: see stream_take_socket).  The connection then closes after the body. */
+bool nexsrv_stream_own(struct nexsrv_stream *stream);
 
 /* Ends the stream after the queued bytes (a clean end of the chunked body) and drops the
  * producer's reference. */

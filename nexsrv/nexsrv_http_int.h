@@ -16,6 +16,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
+#include "nexsrv/nexsrv_conns.h"
 #include "nexsrv/nexsrv_http.h"
 
 struct nexsrv_metric;
@@ -34,6 +35,12 @@ struct nexsrv_router;
 /* ======================================================================================
  * Server, request and stream state
  */
+
+/* What nexsrv knows of one of MHD's connections: its socket context. */
+struct conn_slot {
+	struct nexsrv_conn_addr addr;
+	bool counted; /* in http->conns, until MHD closes it or a stream takes the socket */
+};
 
 struct hdr {
 	char *name;
@@ -81,6 +88,13 @@ struct nexsrv_http {
 	bool mon_running;
 	bool mon_stop; /* atomic */
 	pthread_t mon_thread;
+
+	/* Plain HTTP: a parked stream takes its socket from MHD (see stream_take_socket). */
+	bool own_streams;
+	struct nexsrv_conns *conns; /* the connection budget, MHD's and the streams' own */
+	pthread_mutex_t reap_lock;  /* innermost: taken with a stream's lock held */
+	struct nexsrv_stream *reap; /* own sockets to close, by the monitor */
+	unsigned long n_own;	    /* streams on their own socket (http->lock; idle) */
 };
 
 struct nexsrv_req {
@@ -146,6 +160,12 @@ struct nexsrv_stream {
 	bool closed;	      /* by the producer */
 	bool gone;	      /* the client went away */
 	bool ending;	      /* the server is stopping */
+	/* The socket is the stream's own: MHD closed its connection after the headers and
+	 * the first lines, so its memory goes with it.  Writes are all direct. */
+	bool own, can_own, reaping, counted;
+	size_t end_off; /* bytes of the last chunk sent, at the end of an own socket */
+	struct nexsrv_conn_addr addr;
+	struct nexsrv_stream *reap_next;
 	/* The queue: a ring of references to shared strings, the first partly sent. */
 	struct stream_seg *segs; /* seg_inline, or a larger array while many are queued */
 	size_t seg_head, seg_n, seg_cap;
@@ -172,7 +192,7 @@ void nexsrv_stream_detach(struct nexsrv_stream *s);
 /* The stop: every stream ends after its queue; then those still writing are cut short. */
 void nexsrv_streams_end_all(struct nexsrv_http *http);
 void nexsrv_streams_release_all(struct nexsrv_http *http);
-/* The thread that watches parked streams' sockets. */
+/* The thread that watches parked streams' sockets, and closes the own ones that ended. */
 void *nexsrv_stream_monitor_main(void *arg);
 
 /* --- nexsrv_http.c --------------------------------------------------------------------- */

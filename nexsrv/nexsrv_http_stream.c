@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ static void monitor_unwatch(struct nexsrv_stream *s)
 	if (s->watching) {
 		epoll_ctl(s->http->mon_epfd, EPOLL_CTL_DEL, s->fd, NULL);
 		s->watching = false;
+		s->out_armed = false;
 	}
 }
 
@@ -51,8 +53,15 @@ static void monitor_watch(struct nexsrv_stream *s)
 /* Hands a suspended stream's connection back to MHD (to send what is queued, or to end the
  * body); stream lock held.  A stream writing directly keeps the socket until its queue has
  * gone out: a chunk half sent must be finished before MHD frames the next. */
+static void own_end(struct nexsrv_stream *s);
+
 static void stream_wake(struct nexsrv_stream *s)
 {
+	if (s->own) {
+		if (!s->seg_n && (s->closed || s->ending || http_stopping(s->http)))
+			own_end(s);
+		return;
+	}
 	if (s->direct) {
 		if (s->seg_n || s->tls_pending)
 			return; /* stream_writable wakes it once the queue is out */
@@ -64,8 +73,28 @@ static void stream_wake(struct nexsrv_stream *s)
 	}
 }
 
+/* Hands a stream on its own socket to the monitor, which closes the socket and lets go of the
+ * stream (its close callback may not run on a producer's thread); stream lock held. */
+static void stream_reap(struct nexsrv_stream *s)
+{
+	struct nexsrv_http *http = s->http;
+	uint64_t one = 1;
+
+	if (s->reaping)
+		return;
+	s->reaping = true;
+	s->refs++;
+	pthread_mutex_lock(&http->reap_lock);
+	s->reap_next = http->reap;
+	http->reap = s;
+	pthread_mutex_unlock(&http->reap_lock);
+	if (write(http->mon_wakefd, &one, sizeof(one)) < 0)
+		nx_err("http: cannot wake the stream monitor: %s", strerror(errno));
+}
+
 /* The client is gone (hung up, or a send failed): MHD resumes the connection to close it, and
- * the close callback runs when it frees the response; stream lock held. */
+ * the close callback runs when it frees the response (an own socket: the monitor closes it);
+ * stream lock held. */
 static void stream_lost(struct nexsrv_stream *s)
 {
 	if (!s->attached)
@@ -73,6 +102,10 @@ static void stream_lost(struct nexsrv_stream *s)
 	s->gone = true;
 	s->direct = false;
 	monitor_unwatch(s);
+	if (s->own) {
+		stream_reap(s);
+		return;
+	}
 	if (s->suspended) {
 		s->suspended = false;
 		MHD_resume_connection(s->conn);
@@ -243,6 +276,27 @@ static int stream_direct_send(struct nexsrv_stream *s)
 	return 0;
 }
 
+/* The end of a body on a socket of its own, once its queue went out: the last chunk (HTTP/1.1),
+ * then the monitor closes the socket; stream lock held. */
+static void own_end(struct nexsrv_stream *s)
+{
+	static const char last[] = "0\r\n\r\n";
+
+	while (s->chunked && s->end_off < sizeof(last) - 1) {
+		ssize_t n = send(s->fd, last + s->end_off, sizeof(last) - 1 - s->end_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && monitor_want_out(s))
+			return; /* stream_writable comes back */
+		if (n < 0)
+			break;
+		s->end_off += (size_t)n;
+	}
+	stream_reap(s);
+}
+
 /* The monitor saw the socket of a stream writing directly take more; stream lock held. */
 static void stream_writable(struct nexsrv_stream *s)
 {
@@ -251,7 +305,7 @@ static void stream_writable(struct nexsrv_stream *s)
 	if (stream_direct_send(s) < 0)
 		stream_lost(s);
 	else if (!s->seg_n && !s->tls_pending && (s->closed || s->ending || http_stopping(s->http)))
-		stream_wake(s); /* the body ends through MHD */
+		stream_wake(s); /* the body ends (through MHD unless the socket is the stream's) */
 }
 
 static void stream_unref(struct nexsrv_stream *s)
@@ -373,9 +427,117 @@ void nexsrv_stream_detach(struct nexsrv_stream *s)
 	stream_unref(s);
 }
 
+/* MHD freed the stream's response: the stream lets go of the connection, unless it took the
+ * socket (then MHD's reference goes, see stream_take_socket). */
 void nexsrv_stream_response_free(void *cls)
 {
-	nexsrv_stream_detach(cls);
+	struct nexsrv_stream *s = cls;
+	bool own;
+
+	pthread_mutex_lock(&s->lock);
+	own = s->own;
+	pthread_mutex_unlock(&s->lock);
+	if (own)
+		stream_unref(s);
+	else
+		nexsrv_stream_detach(s);
+}
+
+/*
+ * A parked stream of a plain HTTP connection takes the socket from MHD: a duplicate of it,
+ * before the reader tells MHD to close the connection (MHD_USE_TURBO: it closes without a
+ * shutdown, so the socket stays open through the duplicate).  A stream may last days, and
+ * MHD's connection holds its memory pool (half of it written, ~32 KiB) for as long as it
+ * exists; the stream alone holds a few hundred bytes.  Stream lock held.
+ */
+static bool stream_take_socket(struct nexsrv_stream *s)
+{
+	struct nexsrv_http *http = s->http;
+	const union MHD_ConnectionInfo *ci;
+	struct conn_slot *slot;
+	int fd, mhd_fd = s->fd;
+
+	if (!s->can_own)
+		return false;
+	fd = fcntl(mhd_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	monitor_unwatch(s); /* epoll names the descriptor: the duplicate is watched instead */
+	s->fd = fd;
+	monitor_watch(s);
+	if (!s->watching) {
+		close(fd);
+		s->fd = mhd_fd;
+		return false;
+	}
+	s->own = s->direct = true;
+	/* The connection's place in the budget is the stream's now (MHD's thread: its own). */
+	ci = MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	slot = ci ? ci->socket_context : NULL;
+	if (slot) {
+		s->addr = slot->addr;
+		s->counted = slot->counted;
+		slot->counted = false;
+	}
+	s->conn = NULL;
+	s->refs++; /* MHD's response holds one until MHD frees it */
+	pthread_mutex_lock(&http->lock);
+	http->n_own++;
+	pthread_mutex_unlock(&http->lock);
+	return true;
+}
+
+/* The monitor closes a stream's own socket after its end (or its client's): then the stream
+ * is let go of as MHD would have, close callback and all. */
+static void own_close(struct nexsrv_stream *s)
+{
+	struct nexsrv_http *http = s->http;
+	char sink[512];
+
+	pthread_mutex_lock(&s->lock);
+	monitor_unwatch(s);
+	if (!s->gone) {
+		/* Unread bytes from the client would turn the close into a reset, which may
+		 * drop the end of the body still in the socket's buffer. */
+		(void)shutdown(s->fd, SHUT_WR);
+		for (int i = 0; i < 16 && recv(s->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+			;
+	}
+	close(s->fd);
+	s->fd = -1;
+	pthread_mutex_unlock(&s->lock);
+	if (s->counted)
+		nexsrv_conns_remove(http->conns, &s->addr);
+	pthread_mutex_lock(&http->lock);
+	if (--http->n_own == 0)
+		pthread_cond_broadcast(&http->idle);
+	pthread_mutex_unlock(&http->lock);
+	nexsrv_stream_detach(s);
+	stream_unref(s); /* stream_reap's */
+}
+
+static void streams_reap(struct nexsrv_http *http)
+{
+	struct nexsrv_stream *list;
+
+	pthread_mutex_lock(&http->reap_lock);
+	list = http->reap;
+	http->reap = NULL;
+	pthread_mutex_unlock(&http->reap_lock);
+	for (struct nexsrv_stream *s = list, *next; s; s = next) {
+		next = s->reap_next;
+		own_close(s);
+	}
+}
+
+bool nexsrv_stream_own(struct nexsrv_stream *s)
+{
+	bool own;
+
+	pthread_mutex_lock(&s->lock);
+	own = s->own;
+	pthread_mutex_unlock(&s->lock);
+	return own;
 }
 
 /* Copies up to max queued bytes into buf and drops what went out completely; stream lock
@@ -450,6 +612,8 @@ ssize_t nexsrv_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		n = (ssize_t)stream_dequeue(s, buf, max);
 	} else if (s->closed || s->ending || http_stopping(s->http)) {
 		n = MHD_CONTENT_READER_END_OF_STREAM;
+	} else if (stream_take_socket(s)) {
+		n = MHD_CONTENT_READER_END_WITH_ERROR; /* MHD closes its descriptor only */
 	} else {
 		/* Nothing to send: park the connection until a write (or a disconnect). */
 		monitor_watch(s);
@@ -501,6 +665,7 @@ struct nexsrv_stream *nexsrv_stream_start(struct nexsrv_req *req)
 	}
 	s->can_direct =
 		s->fd >= 0 && (s->tls || !nexsrv_http_tls(http)) && (req->http10 || req->http11);
+	s->can_own = s->can_direct && !s->tls && http->own_streams;
 	if (s->fd >= 0) {
 		/* A client that vanished (power lost, link down, NAT mapping gone) never closes
 		 * its stream: unacknowledged heartbeats end it after STREAM_USER_TIMEOUT_MS, so
@@ -598,6 +763,8 @@ void nexsrv_stream_release(struct nexsrv_stream *s)
 	/* (A full socket just says so again: the monitor sends the rest.) */
 	if (s->direct && s->seg_n && stream_direct_send(s) < 0)
 		stream_lost(s);
+	else if (s->direct && !s->seg_n && (s->closed || s->ending || http_stopping(s->http)))
+		stream_wake(s); /* held while the stop began: its body ends now */
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -676,11 +843,13 @@ void *nexsrv_stream_monitor_main(void *arg)
 				if (read(http->mon_wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 					nx_debug(&dbg_nexsrv_api, "stream monitor wake: %s",
 						 strerror(errno));
+				streams_reap(http);
 				continue;
 			}
 			stream_event(http, ev[i].data.u64, ev[i].events);
 		}
 	}
+	streams_reap(http);
 	return NULL;
 }
 

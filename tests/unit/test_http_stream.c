@@ -109,15 +109,20 @@ static bool wait_closed_cb(unsigned n)
 	return ok;
 }
 
-/* Until the stream writes straight to its socket (its connection parked). */
-static bool wait_direct(struct nexsrv_stream *s)
+/* Until the stream writes straight to its socket (its connection parked, or let go of). */
+static bool wait_state(struct nexsrv_stream *s, bool (*state)(struct nexsrv_stream *))
 {
 	for (int i = 0; i < WAIT_MS / 10; i++) {
-		if (nexsrv_stream_direct(s))
+		if (state(s))
 			return true;
 		usleep(10 * 1000);
 	}
 	return false;
+}
+
+static bool wait_direct(struct nexsrv_stream *s)
+{
+	return wait_state(s, nexsrv_stream_direct);
 }
 
 static void on_close(struct nexsrv_stream *s, void *arg)
@@ -634,6 +639,8 @@ static void test_stream_chunks(void **state)
 	while (strlen(got) < 6 && (n = read_chunk(c, chunk, sizeof(chunk))) > 0)
 		nx_strlcat(got, chunk, sizeof(got));
 	assert_string_equal(got, "hello\n");
+	/* over plain HTTP, MHD lets go of the parked connection: the socket is the stream's */
+	assert_true(wait_state(st.streams[0], nexsrv_stream_own));
 
 	/* then what another thread writes, and a clean end when it closes */
 	w.s = st.streams[0];
@@ -646,11 +653,62 @@ static void test_stream_chunks(void **state)
 	pthread_join(t, NULL);
 	assert_int_equal(st.closed_cb, 0); /* the producer closed: no callback */
 
-	/* the connection is still good for another request */
-	conn_sends(c, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n");
-	assert_true(read_resp(c, &r, false));
-	assert_int_equal(r.status, 400);
+	/* the socket was the stream's: it closes after the body, cleanly (not a reset) */
+	assert_int_equal(recv(c->fd, chunk, sizeof(chunk), 0), 0);
 	conn_close(c);
+	stop(http);
+}
+
+/* Whether the server closed c without an answer (refused at the connection limit). */
+static bool conn_refused(struct conn *c)
+{
+	char b[64];
+	ssize_t n;
+
+	conn_sends(c, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n");
+	n = recv(c->fd, b, sizeof(b), 0);
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/* Streams that left MHD for a socket of their own still count against the connection limits:
+ * a client at its address's limit is refused until one of its streams ends. */
+static void test_own_streams_count(void **state)
+{
+	enum { LIMIT = 3 };
+	struct nexsrv_http *http =
+		start((struct nexsrv_http_config){ .per_ip_connections = LIMIT });
+	struct conn *c[LIMIT], *extra;
+	struct resp r;
+	bool admitted = false;
+
+	(void)state;
+	state_reset(false);
+	for (int i = 0; i < LIMIT; i++) {
+		c[i] = conn_open(nexsrv_http_port(http), 0);
+		conn_sends(c[i], stream_req);
+		assert_true(wait_streams((size_t)i + 1));
+		assert_true(read_head(c[i], &r));
+		assert_true(wait_state(st.streams[i], nexsrv_stream_own));
+	}
+	extra = conn_open(nexsrv_http_port(http), 0);
+	assert_true(conn_refused(extra));
+	conn_close(extra);
+
+	/* one stream's client goes: its socket is closed and its share comes back */
+	conn_close(c[0]);
+	assert_true(wait_closed_cb(1));
+	for (int i = 0; i < WAIT_MS / 10 && !admitted; i++) {
+		extra = conn_open(nexsrv_http_port(http), 0);
+		conn_sends(extra, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n");
+		admitted = read_resp(extra, &r, false) && r.status == 400;
+		conn_close(extra);
+		if (!admitted)
+			usleep(10 * 1000);
+	}
+	assert_true(admitted);
+	close_streams();
+	for (int i = 1; i < LIMIT; i++)
+		conn_close(c[i]);
 	stop(http);
 }
 
@@ -1472,6 +1530,7 @@ int main(void)
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_listen_errors),
 		cmocka_unit_test(test_tls_files),
+		cmocka_unit_test(test_own_streams_count),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -516,6 +516,20 @@ static void own_close(struct nexsrv_stream *s)
 	stream_unref(s); /* stream_reap's */
 }
 
+/* A stream left parked in MHD because no descriptor was free for the duplicate (a burst of
+ * new connections, each holding one) tries again after a write that emptied its queue: MHD
+ * resumes the connection only to close it.  Stream lock held. */
+static void stream_retake(struct nexsrv_stream *s)
+{
+	struct MHD_Connection *conn = s->conn;
+
+	if (s->own || !s->can_own || !s->suspended || s->seg_n || s->tls_pending ||
+	    !stream_take_socket(s))
+		return;
+	s->suspended = false;
+	MHD_resume_connection(conn);
+}
+
 static void streams_reap(struct nexsrv_http *http)
 {
 	struct nexsrv_stream *list;
@@ -604,7 +618,9 @@ ssize_t nexsrv_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	pthread_mutex_lock(&s->lock);
-	if (s->gone || !s->attached || s->direct) {
+	if (s->own) {
+		n = MHD_CONTENT_READER_END_WITH_ERROR; /* resumed to close: stream_retake */
+	} else if (s->gone || !s->attached || s->direct) {
 		/* (Still direct: MHD resumed the connection itself, to close it at its stop.) */
 		s->direct = false;
 		n = MHD_CONTENT_READER_END_WITH_ERROR;
@@ -719,6 +735,8 @@ int nexsrv_stream_write_shared(struct nexsrv_stream *s, struct nexsrv_shared *b)
 		if (rc == 0 && idle && !s->held && stream_direct_send(s) < 0) {
 			stream_lost(s);
 			rc = -EPIPE;
+		} else if (rc == 0) {
+			stream_retake(s);
 		}
 		goto out;
 	}
@@ -765,6 +783,8 @@ void nexsrv_stream_release(struct nexsrv_stream *s)
 		stream_lost(s);
 	else if (s->direct && !s->seg_n && (s->closed || s->ending || http_stopping(s->http)))
 		stream_wake(s); /* held while the stop began: its body ends now */
+	else if (s->direct)
+		stream_retake(s);
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -712,6 +712,45 @@ static void test_own_streams_count(void **state)
 	stop(http);
 }
 
+/* A stream whose socket cannot be duplicated (no descriptor free: here the limit leaves room
+ * for the accepted connection only) stays parked in MHD, writes still reach its client, and
+ * it takes its socket on a write once a descriptor is free. */
+static void test_stream_takes_socket_later(void **state)
+{
+	struct nexsrv_http *http = start((struct nexsrv_http_config){ 0 });
+	struct conn *c = conn_open(nexsrv_http_port(http), 0);
+	struct rlimit saved, tight;
+	struct nexsrv_stream *s;
+	char chunk[64];
+	int next;
+
+	(void)state;
+	state_reset(false);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	next = dup(0); /* the lowest free descriptor: the server's accept takes it */
+	assert_true(next >= 0);
+	close(next);
+	tight = saved;
+	tight.rlim_cur = (rlim_t)next + 1;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+	s = open_stream(c);
+	assert_true(wait_direct(s));
+	assert_false(nexsrv_stream_own(s));
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+	assert_int_equal(nexsrv_stream_write(s, "event\n", 6), 0);
+	assert_true(read_chunk(c, chunk, sizeof(chunk)) > 0);
+	assert_string_equal(chunk, "event\n");
+	assert_true(wait_state(s, nexsrv_stream_own));
+	assert_int_equal(nexsrv_stream_write(s, "again\n", 6), 0);
+	assert_true(read_chunk(c, chunk, sizeof(chunk)) > 0);
+	assert_string_equal(chunk, "again\n");
+	close_streams();
+	assert_int_equal(read_chunk(c, chunk, sizeof(chunk)), 0);
+	conn_close(c);
+	stop(http);
+}
+
 static long count_threads(void)
 {
 	DIR *d = opendir("/proc/self/task");
@@ -1531,6 +1570,7 @@ int main(void)
 		cmocka_unit_test(test_listen_errors),
 		cmocka_unit_test(test_tls_files),
 		cmocka_unit_test(test_own_streams_count),
+		cmocka_unit_test(test_stream_takes_socket_later),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

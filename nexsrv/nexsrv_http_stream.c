@@ -50,11 +50,12 @@ static void monitor_watch(struct nexsrv_stream *s)
 			 (unsigned long long)s->id, strerror(errno));
 }
 
-/* Hands a suspended stream's connection back to MHD (to send what is queued, or to end the
- * body); stream lock held.  A stream writing directly keeps the socket until its queue has
- * gone out: a chunk half sent must be finished before MHD frames the next. */
 static void own_end(struct nexsrv_stream *s);
 
+/* Hands a suspended stream's connection back to MHD (to send what is queued, or to end the
+ * body); stream lock held.  A stream writing directly keeps the socket until its queue has
+ * gone out: a chunk half sent must be finished before MHD frames the next.  A stream on its
+ * own socket ends its body itself. */
 static void stream_wake(struct nexsrv_stream *s)
 {
 	if (s->own) {
@@ -471,7 +472,8 @@ static bool stream_take_socket(struct nexsrv_stream *s)
 		return false;
 	}
 	s->own = s->direct = true;
-	/* The connection's place in the budget is the stream's now (MHD's thread: its own). */
+	/* The connection's place in the budget is the stream's now (on MHD's thread, or with
+	 * the connection parked: MHD does not touch it either way). */
 	ci = MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	slot = ci ? ci->socket_context : NULL;
 	if (slot) {

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,14 +67,13 @@ bool nexsrv_conn_addr_from(const struct sockaddr *sa, socklen_t len, struct nexs
 {
 	memset(out, 0, sizeof(*out));
 	if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
+		/* (memcpy by offset: a sockaddr's alignment is not sockaddr_in's) */
 		out->a[10] = out->a[11] = 0xff;
-		memcpy(out->a + 12, &in->sin_addr, 4);
+		memcpy(out->a + 12, (const char *)sa + offsetof(struct sockaddr_in, sin_addr), 4);
 		return true;
 	}
 	if (sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-		memcpy(out->a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		memcpy(out->a, (const char *)sa + offsetof(struct sockaddr_in6, sin6_addr), 16);
 		return true;
 	}
 	return false;

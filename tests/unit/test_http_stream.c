@@ -720,6 +720,7 @@ static void test_stream_takes_socket_later(void **state)
 	struct nexsrv_http *http = start((struct nexsrv_http_config){ 0 });
 	struct conn *c = conn_open(nexsrv_http_port(http), 0);
 	struct rlimit saved, tight;
+	struct resp r;
 	struct nexsrv_stream *s;
 	char chunk[64];
 	int next;
@@ -727,11 +728,14 @@ static void test_stream_takes_socket_later(void **state)
 	(void)state;
 	state_reset(false);
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
-	next = dup(0); /* the lowest free descriptor: the server's accept takes it */
+	/* a first request: the server has accepted the connection */
+	conn_sends(c, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_true(read_resp(c, &r, false));
+	next = dup(0); /* the lowest free descriptor: the limit keeps the duplicate from it */
 	assert_true(next >= 0);
 	close(next);
 	tight = saved;
-	tight.rlim_cur = (rlim_t)next + 1;
+	tight.rlim_cur = (rlim_t)next;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
 	s = open_stream(c);
 	assert_true(wait_direct(s));

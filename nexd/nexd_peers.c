@@ -190,6 +190,7 @@ struct nexd_peer *nexd_peers_upsert(struct nexd_peers *t, struct nexd_device_inf
 	bool found;
 	size_t i = lookup(t, d->id, &found);
 	struct nexd_peer *p;
+	bool same_key = found && nx_wgkey_eq(&t->v[i]->dev.public_key, &d->public_key);
 
 	if (index_reserve(t, n_claims(d)) < 0)
 		return NULL;
@@ -218,9 +219,10 @@ struct nexd_peer *nexd_peers_upsert(struct nexd_peers *t, struct nexd_device_inf
 		t->n++;
 		p->path = "none";
 	}
+	if (!same_key) /* a digest per key, not per event */
+		nexd_probe_addr(&d->public_key, &p->probe_addr);
 	p->dev = *d;
 	memset(d, 0, sizeof(*d));
-	nexd_probe_addr(&p->dev.public_key, &p->probe_addr);
 	each_claim(t, p, index_add);
 	p->stale = false;
 	return p;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -51,6 +52,15 @@ struct nexd_probe {
 	size_t n;
 };
 
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* Fetched once: an implicit fetch per digest costs more than the digest (peer upserts). */
+static void sha256_fetch(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void nexd_probe_addr(const struct nx_wgkey *key, struct nx_addr *out)
 {
 	uint8_t digest[32];
@@ -65,7 +75,8 @@ void nexd_probe_addr(const struct nx_wgkey *key, struct nx_addr *out)
 	out->v6.s6_addr[3] = 0x78;
 	out->v6.s6_addr[4] = 0x6f;
 	out->v6.s6_addr[5] = 0x64;
-	if (EVP_Digest(key->b, sizeof(key->b), digest, &len, EVP_sha256(), NULL) != 1)
+	pthread_once(&sha256_once, sha256_fetch);
+	if (!sha256 || EVP_Digest(key->b, sizeof(key->b), digest, &len, sha256, NULL) != 1)
 		memcpy(digest, key->b, 10); /* never in practice; still unique per key */
 	memcpy(&out->v6.s6_addr[6], digest, 10);
 }

@@ -344,7 +344,7 @@ static int scalar(struct scan *l, size_t *pos)
 {
 	size_t start = *pos;
 	unsigned char c = peek(l, start);
-	enum nx_jtype type;
+	enum nx_jtype type = NX_JT_NULL;
 	bool flag = false;
 	long t;
 	int rc;

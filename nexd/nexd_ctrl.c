@@ -54,6 +54,7 @@ struct nexd_ctrl {
 	bool listing;	     /* a listing from revision 0 is under way */
 	bool connected;	     /* the current stream delivered its tail */
 	char *reported;	     /* the last report the service accepted */
+	struct nx_jdoc doc;  /* the tokens of the last line or answer read, reused */
 };
 
 static const char *const state_names[] = {
@@ -346,7 +347,7 @@ void nexd_ctrl_report_soon(struct nexd *nexd)
 
 static void watch_start(struct nexd_ctrl *c);
 
-static void on_device(struct nexd_ctrl *c, struct nexd_event *ev)
+static void on_device(struct nexd_ctrl *c, const struct nexd_event *ev)
 {
 	struct nexd *nexd = c->nexd;
 	struct nexd_device_info d = { 0 };
@@ -354,7 +355,7 @@ static void on_device(struct nexd_ctrl *c, struct nexd_event *ev)
 	struct nexd_peer *p;
 	bool deleted = ev->type == NEXD_EV_DELETE;
 
-	if (nexd_device_parse(ev->value, deleted, &d, &err) < 0) {
+	if (nexd_device_parse(&c->doc, ev->value, deleted, &d, &err) < 0) {
 		nx_warn("controller: device ignored: %s", err.msg);
 		return;
 	}
@@ -410,7 +411,7 @@ static int on_line(struct nx_httpc_req *r, const char *line, size_t len, void *a
 	struct nexd_event ev;
 	struct nx_err err = { 0 };
 
-	if (nexd_event_parse(line, len, &ev, &err) < 0) {
+	if (nexd_event_parse(&c->doc, line, len, &ev, &err) < 0) {
 		nx_warn("controller: watch line ignored: %s", err.msg);
 		return 0;
 	}
@@ -447,10 +448,8 @@ static int on_line(struct nx_httpc_req *r, const char *line, size_t len, void *a
 		} else {
 			nx_warn("controller: the service ended the watch: %s", ev.error);
 		}
-		nexd_event_clear(&ev);
 		return -ECONNRESET;
 	}
-	nexd_event_clear(&ev);
 	return 0;
 }
 
@@ -508,19 +507,16 @@ static void vpc_done(struct nx_httpc_req *r, long status, const char *body, size
 {
 	struct nexd_ctrl *c = arg;
 	struct nexd *nexd = c->nexd;
-	struct json_object *o = NULL;
 	struct nx_err perr = { 0 };
 	char why[256];
 
 	c->req = NULL;
 	c->step = STEP_IDLE;
-	if (status == 200 && (o = nx_json_parse(body, len, 16, &perr)) &&
-	    nexd_vpc_parse(o, &nexd->vpc, &perr) == 0) {
-		json_object_put(o);
+	if (status == 200 && nx_jdoc_parse(&c->doc, body, len, 16, &perr) == 0 &&
+	    nexd_vpc_parse(&c->doc, 0, &nexd->vpc, &perr) == 0) {
 		watch_start(c);
 		return;
 	}
-	json_object_put(o);
 	if (status == 200)
 		snprintf(why, sizeof(why), "unusable VPC: %s", perr.msg);
 	else
@@ -587,7 +583,6 @@ static void create_done(struct nx_httpc_req *r, long status, const char *body, s
 	struct nexd_ctrl *c = arg;
 	struct nexd *nexd = c->nexd;
 	struct nexd_device_info d = { 0 };
-	struct json_object *o = NULL;
 	struct nx_err perr = { 0 };
 	char why[256];
 
@@ -604,15 +599,13 @@ static void create_done(struct nx_httpc_req *r, long status, const char *body, s
 		schedule_retry(c);
 		return;
 	}
-	o = nx_json_parse(body, len, 16, &perr);
-	if (!o ||
-	    nexd_device_parse_created(o, &d, nexd->id.token, sizeof(nexd->id.token), &perr) < 0) {
-		json_object_put(o);
+	if (nx_jdoc_parse(&c->doc, body, len, 16, &perr) < 0 ||
+	    nexd_device_parse_created(&c->doc, 0, &d, nexd->id.token, sizeof(nexd->id.token),
+				      &perr) < 0) {
 		nexd_set_state(nexd, NEXD_ERROR, "enrollment answer unusable: %s", perr.msg);
 		schedule_retry(c);
 		return;
 	}
-	json_object_put(o);
 	nx_strlcpy(nexd->id.service_url, c->service, sizeof(nexd->id.service_url));
 	nx_strlcpy(nexd->id.device_id, d.id, sizeof(nexd->id.device_id));
 	nx_strlcpy(nexd->id.vpc_id, d.vpc_id[0] ? d.vpc_id : c->enroll_vpc,
@@ -971,6 +964,7 @@ void nexd_ctrl_free(struct nexd *nexd)
 		nx_defer_fini(&c->report);
 		nexd_login_free(nexd);
 		free(c->reported);
+		nx_jdoc_fini(&c->doc);
 		nx_memzero_explicit(c->reg_key, sizeof(c->reg_key));
 		free(c);
 		nexd->ctrl = NULL;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/jsondoc.h"
 #include "lib/jsonutil.h"
 #include "lib/strutil.h"
 #include "nexd/nexd_device.h"
@@ -60,15 +61,28 @@ static const char *quote(char *buf, size_t size, const char *s)
 	return nx_str_printable(buf, size, s);
 }
 
+/* A message about element i of list, or a member of it, made from one about the element
+ * alone (field "" or the member's name): "device.endpoints[1].address: ...".  Field names
+ * are put together only on failure: every device of every event goes through here. */
+static int in_element(struct nx_err *err, int rc, const char *list, size_t i)
+{
+	char msg[NX_ERR_MAX];
+
+	if (!err)
+		return rc;
+	nx_strlcpy(msg, err->msg, sizeof(msg));
+	nx_err_set(err, -rc, "%s[%zu]%s%s", list, i, msg[0] == ':' ? "" : ".", msg);
+	return rc;
+}
+
 /* --- typed fields -------------------------------------------------------------------------- */
 
-/* Member key of obj: 1 with *v set when present and not null, 0 when absent or null. */
-static int member(const struct json_object *obj, const char *key, struct json_object **v)
+/* Member key of object obj: its token, or 0 when absent or null. */
+static size_t member(const struct nx_jdoc *doc, size_t obj, const char *key)
 {
-	*v = NULL;
-	if (!json_object_object_get_ex(obj, key, v) || !*v)
-		return 0;
-	return 1;
+	size_t v = nx_jdoc_member(doc, obj, key);
+
+	return v && nx_jdoc_type(doc, v) != NX_JT_NULL ? v : 0;
 }
 
 /* Bytes that must not appear in text nexd prints or stores: C0 controls and DEL. */
@@ -84,88 +98,98 @@ static int check_text(const char *s, const char *field, struct nx_err *err)
 	return 0;
 }
 
-/*
- * String member key of obj (field names it in messages): 1 with *out set, 0 when absent or
- * null and !required.  At most max bytes, no NUL, and with text no control characters.
- */
-static int get_string(const struct json_object *obj, const char *field, const char *key,
-		      bool required, size_t max, bool text, const char **out, struct nx_err *err)
+/* String value v into buf (of max + 1 bytes): at most max bytes, no NUL, and with text no
+ * control characters. */
+static int string_value(const struct nx_jdoc *doc, size_t v, const char *field, size_t max,
+			bool text, char *buf, struct nx_err *err)
 {
-	struct json_object *v;
-	const char *s;
 	size_t n;
+	int rc;
 
-	if (!member(obj, key, &v)) {
+	if (nx_jdoc_type(doc, v) != NX_JT_STRING)
+		return fail(err, EINVAL, field, "must be a string, got %s",
+			    nx_jdoc_type_name(doc, v));
+	rc = nx_jdoc_string(doc, v, buf, max + 1, &n);
+	if (rc == -EINVAL)
+		return fail(err, EINVAL, field, "contains a NUL character");
+	if (rc < 0)
+		return fail(err, EINVAL, field, "is %zu bytes long, at most %zu are allowed", n,
+			    max);
+	if (text && check_text(buf, field, err) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * String member key of obj (field names it in messages) into buf of max + 1 bytes: 1, or 0
+ * when absent or null and !required.
+ */
+static int get_string(const struct nx_jdoc *doc, size_t obj, const char *field, const char *key,
+		      bool required, size_t max, bool text, char *buf, struct nx_err *err)
+{
+	size_t v = member(doc, obj, key);
+	int rc;
+
+	if (!v) {
 		if (required)
 			return fail(err, ENOENT, field, "is missing");
 		return 0;
 	}
-	if (!json_object_is_type(v, json_type_string))
-		return fail(err, EINVAL, field, "must be a string, got %s", nx_json_type_name(v));
-	s = json_object_get_string(v);
-	n = strlen(s);
-	if (n != (size_t)json_object_get_string_len(v))
-		return fail(err, EINVAL, field, "contains a NUL character");
-	if (n > max)
-		return fail(err, EINVAL, field, "is %zu bytes long, at most %zu are allowed", n,
-			    max);
-	if (text && check_text(s, field, err) < 0)
-		return -EINVAL;
-	*out = s;
-	return 1;
+	rc = string_value(doc, v, field, max, text, buf, err);
+	return rc < 0 ? rc : 1;
 }
 
 /* Integer member: 1 with *out set, 0 when absent or null and !required. */
-static int get_int64(const struct json_object *obj, const char *field, const char *key,
+static int get_int64(const struct nx_jdoc *doc, size_t obj, const char *field, const char *key,
 		     bool required, int64_t *out, struct nx_err *err)
 {
-	struct json_object *v;
-	int64_t i;
+	size_t v = member(doc, obj, key);
+	uint64_t u = 0;
 
-	if (!member(obj, key, &v)) {
+	if (!v) {
 		if (required)
 			return fail(err, ENOENT, field, "is missing");
 		return 0;
 	}
-	if (!json_object_is_type(v, json_type_int))
-		return fail(err, EINVAL, field, "must be an integer, got %s", nx_json_type_name(v));
-	/* json-c keeps integers above INT64_MAX as unsigned and saturates the signed read. */
-	i = json_object_get_int64(v);
-	if (i == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX)
-		return fail(err, ERANGE, field, "%" PRIu64 " is out of range",
-			    json_object_get_uint64(v));
-	*out = i;
+	if (nx_jdoc_type(doc, v) != NX_JT_INT)
+		return fail(err, EINVAL, field, "must be an integer, got %s",
+			    nx_jdoc_type_name(doc, v));
+	if (nx_jdoc_int64(doc, v, out) < 0) {
+		nx_jdoc_uint64(doc, v, &u);
+		return fail(err, ERANGE, field, "%" PRIu64 " is out of range", u);
+	}
 	return 1;
 }
 
 /* Boolean member: 1 with *out set, 0 when absent or null (then *out is left alone). */
-static int get_bool(const struct json_object *obj, const char *field, const char *key, bool *out,
-		    struct nx_err *err)
+static int get_bool(const struct nx_jdoc *doc, size_t obj, const char *field, const char *key,
+		    bool *out, struct nx_err *err)
 {
-	struct json_object *v;
+	size_t v = member(doc, obj, key);
 
-	if (!member(obj, key, &v))
+	if (!v)
 		return 0;
-	if (!json_object_is_type(v, json_type_boolean))
-		return fail(err, EINVAL, field, "must be a boolean, got %s", nx_json_type_name(v));
-	*out = json_object_get_boolean(v);
+	if (nx_jdoc_type(doc, v) != NX_JT_BOOL)
+		return fail(err, EINVAL, field, "must be a boolean, got %s",
+			    nx_jdoc_type_name(doc, v));
+	*out = doc->tok[v].truth;
 	return 1;
 }
 
-/* Array member of at most max entries: 1 with *out set, 0 when absent or null. */
-static int get_array(const struct json_object *obj, const char *field, const char *key, size_t max,
-		     struct json_object **out, struct nx_err *err)
+/* Array member of at most max entries: 1 with *out set to its token, 0 when absent or null. */
+static int get_array(const struct nx_jdoc *doc, size_t obj, const char *field, const char *key,
+		     size_t max, size_t *out, struct nx_err *err)
 {
-	struct json_object *v;
-	size_t n;
+	size_t v = member(doc, obj, key);
 
-	if (!member(obj, key, &v))
+	if (!v)
 		return 0;
-	if (!json_object_is_type(v, json_type_array))
-		return fail(err, EINVAL, field, "must be an array, got %s", nx_json_type_name(v));
-	n = json_object_array_length(v);
-	if (n > max)
-		return fail(err, EINVAL, field, "has %zu entries, at most %zu are allowed", n, max);
+	if (nx_jdoc_type(doc, v) != NX_JT_ARRAY)
+		return fail(err, EINVAL, field, "must be an array, got %s",
+			    nx_jdoc_type_name(doc, v));
+	if (doc->tok[v].count > max)
+		return fail(err, EINVAL, field, "has %zu entries, at most %zu are allowed",
+			    (size_t)doc->tok[v].count, max);
 	*out = v;
 	return 1;
 }
@@ -187,15 +211,14 @@ static bool uuid_valid(const char *s)
  * UUID member into out (lower case, "" when absent): 1, or 0 when absent or null and
  * !required.  With empty_ok an empty string counts as absent (security_group_id).
  */
-static int get_uuid(const struct json_object *obj, const char *field, const char *key,
+static int get_uuid(const struct nx_jdoc *doc, size_t obj, const char *field, const char *key,
 		    bool required, bool empty_ok, char out[NEXD_UUID_LEN], struct nx_err *err)
 {
-	char q[NEXD_QUOTE_LEN];
-	const char *s = NULL;
+	char q[NEXD_QUOTE_LEN], s[NEXD_TEXT_MAX + 1];
 	int rc;
 
 	out[0] = '\0';
-	rc = get_string(obj, field, key, required, NEXD_TEXT_MAX, false, &s, err);
+	rc = get_string(doc, obj, field, key, required, NEXD_TEXT_MAX, false, s, err);
 	if (rc <= 0)
 		return rc;
 	if (empty_ok && !s[0])
@@ -208,10 +231,10 @@ static int get_uuid(const struct json_object *obj, const char *field, const char
 	return 1;
 }
 
-static int get_revision(const struct json_object *obj, const char *field, int64_t *out,
+static int get_revision(const struct nx_jdoc *doc, size_t obj, const char *field, int64_t *out,
 			struct nx_err *err)
 {
-	int rc = get_int64(obj, field, "revision", true, out, err);
+	int rc = get_int64(doc, obj, field, "revision", true, out, err);
 
 	if (rc < 0)
 		return rc;
@@ -220,13 +243,12 @@ static int get_revision(const struct json_object *obj, const char *field, int64_
 	return 0;
 }
 
-static int get_key(const struct json_object *obj, const char *field, bool required,
+static int get_key(const struct nx_jdoc *doc, size_t obj, const char *field, bool required,
 		   struct nx_wgkey *out, struct nx_err *err)
 {
 	struct nx_err why = { "" };
-	char q[NEXD_QUOTE_LEN];
-	const char *s = NULL;
-	int rc = get_string(obj, field, "public_key", required, NEXD_TEXT_MAX, false, &s, err);
+	char q[NEXD_QUOTE_LEN], s[NEXD_TEXT_MAX + 1];
+	int rc = get_string(doc, obj, field, "public_key", required, NEXD_TEXT_MAX, false, s, err);
 
 	if (rc <= 0)
 		return rc;
@@ -252,14 +274,13 @@ static const struct {
 
 /* kind: short, lower-case words and dashes; kinds nexd does not know are kept for the caller
  * to skip. */
-static int event_kind(const struct json_object *obj, bool required, struct nexd_event *ev,
+static int event_kind(const struct nx_jdoc *doc, bool required, struct nexd_event *ev,
 		      struct nx_err *err)
 {
-	char q[NEXD_QUOTE_LEN];
-	const char *s = NULL;
+	char q[NEXD_QUOTE_LEN], s[sizeof(ev->kind)];
 	int rc;
 
-	rc = get_string(obj, "event.kind", "kind", required, sizeof(ev->kind) - 1, true, &s, err);
+	rc = get_string(doc, 0, "event.kind", "kind", required, sizeof(s) - 1, true, s, err);
 	if (rc <= 0)
 		return rc;
 	for (const char *p = s; *p; p++)
@@ -270,38 +291,49 @@ static int event_kind(const struct json_object *obj, bool required, struct nexd_
 	return 0;
 }
 
-static int event_error(const struct json_object *obj, struct nexd_event *ev, struct nx_err *err)
+/* The value of a change, delete or error: an object. */
+static int event_value(const struct nx_jdoc *doc, size_t *out, struct nx_err *err)
 {
-	struct json_object *v;
-	const char *msg = NULL;
+	size_t v = member(doc, 0, "value");
+
+	if (!v)
+		return fail(err, ENOENT, "event.value", "is missing");
+	if (nx_jdoc_type(doc, v) != NX_JT_OBJECT)
+		return fail(err, EINVAL, "event.value", "must be an object, got %s",
+			    nx_jdoc_type_name(doc, v));
+	*out = v;
+	return 0;
+}
+
+static int event_error(const struct nx_jdoc *doc, struct nexd_event *ev, struct nx_err *err)
+{
+	char msg[NEXD_TEXT_MAX + 1] = "";
 	int64_t code = 0;
+	size_t v;
 	int rc;
 
-	if (!member(obj, "value", &v))
-		return fail(err, ENOENT, "event.value", "is missing");
-	if (!json_object_is_type(v, json_type_object))
-		return fail(err, EINVAL, "event.value", "must be an object, got %s",
-			    nx_json_type_name(v));
-	rc = get_int64(v, "event.value.code", "code", true, &code, err);
+	if ((rc = event_value(doc, &v, err)) < 0)
+		return rc;
+	rc = get_int64(doc, v, "event.value.code", "code", true, &code, err);
 	if (rc < 0)
 		return rc;
 	if (code < 0 || code > INT_MAX)
 		return fail(err, ERANGE, "event.value.code", "%" PRId64 " is out of range", code);
-	rc = get_string(v, "event.value.error", "error", false, NEXD_TEXT_MAX, false, &msg, err);
+	rc = get_string(doc, v, "event.value.error", "error", false, NEXD_TEXT_MAX, false, msg,
+			err);
 	if (rc < 0)
 		return rc;
 	ev->error_code = (int)code;
 	/* Only ever logged: kept printable, and cut to fit. */
-	nx_str_printable(ev->error, sizeof(ev->error), msg ? msg : "");
+	nx_str_printable(ev->error, sizeof(ev->error), msg);
 	return 0;
 }
 
-int nexd_event_parse(const char *line, size_t len, struct nexd_event *ev, struct nx_err *err)
+int nexd_event_parse(struct nx_jdoc *doc, const char *line, size_t len, struct nexd_event *ev,
+		     struct nx_err *err)
 {
-	struct json_object *obj = NULL, *v;
 	struct nx_err why = { "" };
-	char q[NEXD_QUOTE_LEN];
-	const char *type = NULL;
+	char q[NEXD_QUOTE_LEN], type[NEXD_TEXT_MAX + 1];
 	size_t i;
 	int rc;
 
@@ -316,17 +348,15 @@ int nexd_event_parse(const char *line, size_t len, struct nexd_event *ev, struct
 		ev->type = NEXD_EV_HEARTBEAT;
 		return 0;
 	}
-	obj = nx_json_parse(line, len, NEXD_EVENT_DEPTH, &why);
-	if (!obj) {
-		rc = errno > 0 ? errno : EINVAL;
-		return fail(err, rc, "event", "%s", why.msg[0] ? why.msg : "not JSON");
-	}
-	if (!json_object_is_type(obj, json_type_object)) {
+	rc = nx_jdoc_parse(doc, line, len, NEXD_EVENT_DEPTH, &why);
+	if (rc < 0)
+		return fail(err, -rc, "event", "%s", why.msg);
+	if (nx_jdoc_type(doc, 0) != NX_JT_OBJECT) {
 		rc = fail(err, EINVAL, "event", "must be an object, got %s",
-			  nx_json_type_name(obj));
+			  nx_jdoc_type_name(doc, 0));
 		goto out;
 	}
-	rc = get_string(obj, "event.type", "type", true, NEXD_TEXT_MAX, false, &type, err);
+	rc = get_string(doc, 0, "event.type", "type", true, NEXD_TEXT_MAX, false, type, err);
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++)
@@ -340,26 +370,16 @@ int nexd_event_parse(const char *line, size_t len, struct nexd_event *ev, struct
 	}
 	ev->type = event_types[i].type;
 
-	rc = event_kind(obj, ev->type != NEXD_EV_ERROR, ev, err);
+	rc = event_kind(doc, ev->type != NEXD_EV_ERROR, ev, err);
 	if (rc < 0)
 		goto out;
 	switch (ev->type) {
 	case NEXD_EV_ERROR:
-		rc = event_error(obj, ev, err);
+		rc = event_error(doc, ev, err);
 		break;
 	case NEXD_EV_CHANGE:
 	case NEXD_EV_DELETE:
-		if (!member(obj, "value", &v)) {
-			rc = fail(err, ENOENT, "event.value", "is missing");
-			break;
-		}
-		if (!json_object_is_type(v, json_type_object)) {
-			rc = fail(err, EINVAL, "event.value", "must be an object, got %s",
-				  nx_json_type_name(v));
-			break;
-		}
-		ev->value = json_object_get(v);
-		rc = 0;
+		rc = event_value(doc, &ev->value, err);
 		break;
 	case NEXD_EV_TAIL:
 	case NEXD_EV_HEARTBEAT:
@@ -367,181 +387,168 @@ int nexd_event_parse(const char *line, size_t len, struct nexd_event *ev, struct
 		break;
 	}
 out:
-	json_object_put(obj);
 	if (rc < 0)
-		nexd_event_clear(ev);
+		memset(ev, 0, sizeof(*ev));
 	return rc;
-}
-
-void nexd_event_clear(struct nexd_event *ev)
-{
-	if (!ev)
-		return;
-	json_object_put(ev->value);
-	memset(ev, 0, sizeof(*ev));
 }
 
 /* --- devices ------------------------------------------------------------------------------- */
 
-static int device_endpoints(const struct json_object *obj, struct nexd_device_info *d,
+static int device_endpoints(const struct nx_jdoc *doc, size_t obj, struct nexd_device_info *d,
 			    struct nx_err *err)
 {
-	struct json_object *list = NULL;
-	char field[NEXD_FIELD_LEN];
-	size_t n;
+	char source[NEXD_ENDPOINT_SRC_MAX], address[NX_ENDPOINT_STRLEN + 1];
+	size_t list = 0, n, ep;
 	int rc;
 
-	rc = get_array(obj, "device.endpoints", "endpoints", NEXD_MAX_ENDPOINTS, &list, err);
+	rc = get_array(doc, obj, "device.endpoints", "endpoints", NEXD_MAX_ENDPOINTS, &list, err);
 	if (rc <= 0)
 		return rc;
-	n = json_object_array_length(list);
+	n = doc->tok[list].count;
 	if (n == 0)
 		return 0;
 	d->endpoints = calloc(n, sizeof(*d->endpoints));
 	if (!d->endpoints)
 		return nx_err_set(err, ENOMEM, "device.endpoints: out of memory");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *ep = json_object_array_get_idx(list, i);
+	ep = list + 1;
+	for (size_t i = 0; i < n; i++, ep = nx_jdoc_next(doc, ep)) {
 		struct nexd_device_endpoint *out = &d->endpoints[i];
 		struct nx_err why = { "" };
-		const char *source = NULL, *address = NULL;
 
-		snprintf(field, sizeof(field), "device.endpoints[%zu]", i);
-		if (!json_object_is_type(ep, json_type_object))
-			return fail(err, EINVAL, field, "must be an object, got %s",
-				    nx_json_type_name(ep));
-		snprintf(field, sizeof(field), "device.endpoints[%zu].source", i);
-		rc = get_string(ep, field, "source", true, NEXD_ENDPOINT_SRC_MAX - 1, true, &source,
-				err);
+		if (nx_jdoc_type(doc, ep) != NX_JT_OBJECT)
+			rc = fail(err, EINVAL, "", "must be an object, got %s",
+				  nx_jdoc_type_name(doc, ep));
+		else
+			rc = get_string(doc, ep, "source", "source", true, sizeof(source) - 1, true,
+					source, err);
 		if (rc < 0)
-			return rc;
+			return in_element(err, rc, "device.endpoints", i);
 		out->source = strdup(source);
 		if (!out->source)
 			return nx_err_set(err, ENOMEM, "device.endpoints: out of memory");
 		/* Counted from here on, so that a failure below frees this source too. */
 		d->n_endpoints = i + 1;
-		snprintf(field, sizeof(field), "device.endpoints[%zu].address", i);
-		rc = get_string(ep, field, "address", true, NX_ENDPOINT_STRLEN, false, &address,
-				err);
+		rc = get_string(doc, ep, "address", "address", true, sizeof(address) - 1, false,
+				address, err);
+		if (rc >= 0 && nx_endpoint_parse(address, &out->addr, &out->port, &why) < 0)
+			rc = fail(err, EINVAL, "address", "%s", why.msg);
 		if (rc < 0)
-			return rc;
-		if (nx_endpoint_parse(address, &out->addr, &out->port, &why) < 0)
-			return fail(err, EINVAL, field, "%s", why.msg);
+			return in_element(err, rc, "device.endpoints", i);
 	}
 	return 0;
 }
 
-/* The first address of ipv4_tunnel_ips / ipv6_tunnel_ips; every entry is checked. */
-static int device_tunnel_ip(const struct json_object *obj, const char *key, sa_family_t family,
-			    struct nx_addr *out, struct nx_err *err)
+/* One entry of ipv4_tunnel_ips / ipv6_tunnel_ips: its address into a. */
+static int tunnel_ip(const struct nx_jdoc *doc, size_t ip, sa_family_t family, struct nx_addr *a,
+		     struct nx_err *err)
 {
 	const char *fam = family == AF_INET ? "IPv4" : "IPv6";
-	struct json_object *list = NULL;
-	char field[NEXD_FIELD_LEN];
-	size_t n;
+	char address[NX_ADDR_STRLEN + 1], cidr[NX_PREFIX_STRLEN + 1];
+	struct nx_err why = { "" };
+	struct nx_prefix pool;
 	int rc;
 
-	snprintf(field, sizeof(field), "device.%s", key);
-	rc = get_array(obj, field, key, NEXD_MAX_TUNNEL_IPS, &list, err);
+	if (nx_jdoc_type(doc, ip) != NX_JT_OBJECT)
+		return fail(err, EINVAL, "", "must be an object, got %s",
+			    nx_jdoc_type_name(doc, ip));
+	rc = get_string(doc, ip, "address", "address", true, sizeof(address) - 1, false, address,
+			err);
+	if (rc < 0)
+		return rc;
+	if (nx_addr_parse(address, a, &why) < 0)
+		return fail(err, EINVAL, "address", "%s", why.msg);
+	if (a->family != family)
+		return fail(err, EINVAL, "address", "%s is not an %s address", address, fam);
+	rc = get_string(doc, ip, "cidr", "cidr", false, sizeof(cidr) - 1, false, cidr, err);
 	if (rc <= 0)
 		return rc;
-	n = json_object_array_length(list);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *ip = json_object_array_get_idx(list, i);
-		struct nx_err why = { "" };
-		const char *address = NULL, *cidr = NULL;
-		struct nx_prefix pool;
+	if (nx_prefix_parse(cidr, &pool, 0, &why) < 0)
+		return fail(err, EINVAL, "cidr", "%s", why.msg);
+	if (pool.addr.family != family)
+		return fail(err, EINVAL, "cidr", "%s is not an %s prefix", cidr, fam);
+	return 0;
+}
+
+/* The first address of ipv4_tunnel_ips / ipv6_tunnel_ips (field: "device." and key); every
+ * entry is checked. */
+static int device_tunnel_ip(const struct nx_jdoc *doc, size_t obj, const char *key,
+			    const char *field, sa_family_t family, struct nx_addr *out,
+			    struct nx_err *err)
+{
+	size_t list = 0, ip;
+	int rc;
+
+	rc = get_array(doc, obj, field, key, NEXD_MAX_TUNNEL_IPS, &list, err);
+	if (rc <= 0)
+		return rc;
+	ip = list + 1;
+	for (size_t i = 0; i < doc->tok[list].count; i++, ip = nx_jdoc_next(doc, ip)) {
 		struct nx_addr a;
 
-		snprintf(field, sizeof(field), "device.%s[%zu]", key, i);
-		if (!json_object_is_type(ip, json_type_object))
-			return fail(err, EINVAL, field, "must be an object, got %s",
-				    nx_json_type_name(ip));
-		snprintf(field, sizeof(field), "device.%s[%zu].address", key, i);
-		rc = get_string(ip, field, "address", true, NX_ADDR_STRLEN, false, &address, err);
+		rc = tunnel_ip(doc, ip, family, &a, err);
 		if (rc < 0)
-			return rc;
-		if (nx_addr_parse(address, &a, &why) < 0)
-			return fail(err, EINVAL, field, "%s", why.msg);
-		if (a.family != family)
-			return fail(err, EINVAL, field, "%s is not an %s address", address, fam);
-		snprintf(field, sizeof(field), "device.%s[%zu].cidr", key, i);
-		rc = get_string(ip, field, "cidr", false, NX_PREFIX_STRLEN, false, &cidr, err);
-		if (rc < 0)
-			return rc;
-		if (rc > 0 && nx_prefix_parse(cidr, &pool, 0, &why) < 0)
-			return fail(err, EINVAL, field, "%s", why.msg);
-		if (rc > 0 && pool.addr.family != family)
-			return fail(err, EINVAL, field, "%s is not an %s prefix", cidr, fam);
+			return in_element(err, rc, field, i);
 		if (i == 0)
 			*out = a;
 	}
 	return 0;
 }
 
-/* allowed_ips is derived from the tunnel addresses and not used, but still checked. */
-static int device_allowed_ips(const struct json_object *obj, struct nx_err *err)
+/* Element i of list, a prefix string (NX_PREFIX_ALLOW_HOST). */
+static int prefix_value(const struct nx_jdoc *doc, size_t v, const char *list, size_t i,
+			struct nx_prefix *p, struct nx_err *err)
 {
-	struct json_object *list = NULL;
-	char field[NEXD_FIELD_LEN];
-	size_t n;
+	char text[NX_PREFIX_STRLEN + 1];
+	struct nx_err why = { "" };
+	int rc = string_value(doc, v, "", sizeof(text) - 1, false, text, err);
+
+	if (rc >= 0 && nx_prefix_parse(text, p, NX_PREFIX_ALLOW_HOST, &why) < 0)
+		rc = fail(err, EINVAL, "", "%s", why.msg);
+	return rc < 0 ? in_element(err, rc, list, i) : 0;
+}
+
+/* allowed_ips is derived from the tunnel addresses and not used, but still checked. */
+static int device_allowed_ips(const struct nx_jdoc *doc, size_t obj, struct nx_err *err)
+{
+	size_t list = 0, v;
+	struct nx_prefix p;
 	int rc;
 
-	rc = get_array(obj, "device.allowed_ips", "allowed_ips", NEXD_MAX_ALLOWED_IPS, &list, err);
+	rc = get_array(doc, obj, "device.allowed_ips", "allowed_ips", NEXD_MAX_ALLOWED_IPS, &list,
+		       err);
 	if (rc <= 0)
 		return rc;
-	n = json_object_array_length(list);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *v = json_object_array_get_idx(list, i);
-		struct nx_err why = { "" };
-		struct nx_prefix p;
-
-		snprintf(field, sizeof(field), "device.allowed_ips[%zu]", i);
-		if (!json_object_is_type(v, json_type_string))
-			return fail(err, EINVAL, field, "must be a string, got %s",
-				    nx_json_type_name(v));
-		if (nx_prefix_parse_n(json_object_get_string(v),
-				      (size_t)json_object_get_string_len(v), &p,
-				      NX_PREFIX_ALLOW_HOST, &why) < 0)
-			return fail(err, EINVAL, field, "%s", why.msg);
-	}
+	v = list + 1;
+	for (size_t i = 0; i < doc->tok[list].count; i++, v = nx_jdoc_next(doc, v))
+		if ((rc = prefix_value(doc, v, "device.allowed_ips", i, &p, err)) < 0)
+			return rc;
 	return 0;
 }
 
-/* A list of prefixes (advertise_cidrs, active_cidrs): normalised, duplicates dropped.
- * Returns 1 when the member is present, 0 when absent. */
-static int prefix_list(const struct json_object *obj, const char *key, struct nx_prefix **out,
-		       size_t *n_out, struct nx_err *err)
+/* A list of prefixes (advertise_cidrs, active_cidrs; name: "device." and key): normalised,
+ * duplicates dropped.  Returns 1 when the member is present, 0 when absent. */
+static int prefix_list(const struct nx_jdoc *doc, size_t obj, const char *key, const char *name,
+		       struct nx_prefix **out, size_t *n_out, struct nx_err *err)
 {
-	struct json_object *list = NULL;
-	char field[NEXD_FIELD_LEN + 24], name[NEXD_FIELD_LEN];
-	size_t n;
+	size_t list = 0, n, v;
 	int rc;
 
-	snprintf(name, sizeof(name), "device.%s", key);
-	rc = get_array(obj, name, key, NEXD_MAX_ADVERTISE, &list, err);
+	rc = get_array(doc, obj, name, key, NEXD_MAX_ADVERTISE, &list, err);
 	if (rc <= 0)
 		return rc;
-	n = json_object_array_length(list);
+	n = doc->tok[list].count;
 	if (n == 0)
 		return 1;
 	*out = calloc(n, sizeof(**out));
 	if (!*out)
 		return nx_err_set(err, ENOMEM, "%s: out of memory", name);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *v = json_object_array_get_idx(list, i);
-		struct nx_err why = { "" };
+	v = list + 1;
+	for (size_t i = 0; i < n; i++, v = nx_jdoc_next(doc, v)) {
 		struct nx_prefix p;
 		bool dup = false;
 
-		snprintf(field, sizeof(field), "%s[%zu]", name, i);
-		if (!json_object_is_type(v, json_type_string))
-			return fail(err, EINVAL, field, "must be a string, got %s",
-				    nx_json_type_name(v));
-		if (nx_prefix_parse_n(json_object_get_string(v),
-				      (size_t)json_object_get_string_len(v), &p,
-				      NX_PREFIX_ALLOW_HOST, &why) < 0)
-			return fail(err, EINVAL, field, "%s", why.msg);
+		if ((rc = prefix_value(doc, v, name, i, &p, err)) < 0)
+			return rc;
 		nx_prefix_normalize(&p);
 		for (size_t j = 0; j < *n_out && !dup; j++)
 			dup = nx_prefix_cmp(&(*out)[j], &p) == 0;
@@ -552,10 +559,11 @@ static int prefix_list(const struct json_object *obj, const char *key, struct nx
 }
 
 /* active_cidrs, when the controller elects holders: only prefixes this device advertises. */
-static int device_active(const struct json_object *obj, struct nexd_device_info *d,
+static int device_active(const struct nx_jdoc *doc, size_t obj, struct nexd_device_info *d,
 			 struct nx_err *err)
 {
-	int rc = prefix_list(obj, "active_cidrs", &d->active, &d->n_active, err);
+	int rc = prefix_list(doc, obj, "active_cidrs", "device.active_cidrs", &d->active,
+			     &d->n_active, err);
 
 	if (rc <= 0)
 		return rc;
@@ -577,77 +585,80 @@ static int device_active(const struct json_object *obj, struct nexd_device_info 
 }
 
 /* The fields nexd does not keep, checked for their type and size. */
-static int device_other_fields(const struct json_object *obj, struct nx_err *err)
+static int device_other_fields(const struct nx_jdoc *doc, size_t obj, struct nx_err *err)
 {
-	char sg[NEXD_UUID_LEN], owner[NEXD_UUID_LEN];
-	const char *s = NULL;
+	char sg[NEXD_UUID_LEN], owner[NEXD_UUID_LEN], s[NEXD_OS_MAX + 1];
 	int rc;
 
-	if ((rc = get_uuid(obj, "device.owner_id", "owner_id", false, false, owner, err)) < 0)
+	if ((rc = get_uuid(doc, obj, "device.owner_id", "owner_id", false, false, owner, err)) < 0)
 		return rc;
-	if ((rc = get_uuid(obj, "device.security_group_id", "security_group_id", false, true, sg,
-			   err)) < 0)
+	if ((rc = get_uuid(doc, obj, "device.security_group_id", "security_group_id", false, true,
+			   sg, err)) < 0)
 		return rc;
-	if ((rc = get_string(obj, "device.os", "os", false, NEXD_OS_MAX, true, &s, err)) < 0)
+	if ((rc = get_string(doc, obj, "device.os", "os", false, NEXD_OS_MAX, true, s, err)) < 0)
 		return rc;
-	if ((rc = get_string(obj, "device.online_at", "online_at", false, NEXD_TIME_MAX, true, &s,
-			     err)) < 0)
+	if ((rc = get_string(doc, obj, "device.online_at", "online_at", false, NEXD_TIME_MAX, true,
+			     s, err)) < 0)
 		return rc;
-	return device_allowed_ips(obj, err);
+	return device_allowed_ips(doc, obj, err);
 }
 
-static int device_parse(const struct json_object *v, bool deleted, struct nexd_device_info *d,
-			struct nx_err *err)
+static int device_parse(const struct nx_jdoc *doc, size_t v, bool deleted,
+			struct nexd_device_info *d, struct nx_err *err)
 {
-	const char *hostname = NULL;
+	char hostname[NEXD_HOSTNAME_MAX] = "";
 	int rc;
 
-	if (!v || !json_object_is_type(v, json_type_object))
+	if (nx_jdoc_type(doc, v) != NX_JT_OBJECT)
 		return fail(err, EINVAL, "device", "must be an object, got %s",
-			    nx_json_type_name(v));
-	if ((rc = get_uuid(v, "device.id", "id", true, false, d->id, err)) < 0)
+			    nx_jdoc_type_name(doc, v));
+	if ((rc = get_uuid(doc, v, "device.id", "id", true, false, d->id, err)) < 0)
 		return rc;
-	if ((rc = get_revision(v, "device.revision", &d->revision, err)) < 0)
+	if ((rc = get_revision(doc, v, "device.revision", &d->revision, err)) < 0)
 		return rc;
-	if ((rc = get_uuid(v, "device.vpc_id", "vpc_id", !deleted, false, d->vpc_id, err)) < 0)
+	if ((rc = get_uuid(doc, v, "device.vpc_id", "vpc_id", !deleted, false, d->vpc_id, err)) < 0)
 		return rc;
-	if ((rc = get_key(v, "device.public_key", !deleted, &d->public_key, err)) < 0)
+	if ((rc = get_key(doc, v, "device.public_key", !deleted, &d->public_key, err)) < 0)
 		return rc;
 	/* A row as it was before its deletion: only what identifies the peer matters. */
 	if (deleted)
 		return 0;
 
-	if ((rc = get_string(v, "device.hostname", "hostname", false, NEXD_HOSTNAME_MAX - 1, true,
-			     &hostname, err)) < 0)
+	if ((rc = get_string(doc, v, "device.hostname", "hostname", false, NEXD_HOSTNAME_MAX - 1,
+			     true, hostname, err)) < 0)
 		return rc;
-	d->hostname = strdup(hostname ? hostname : "");
+	d->hostname = strdup(hostname);
 	if (!d->hostname)
 		return nx_err_set(err, ENOMEM, "device.hostname: out of memory");
-	if ((rc = device_endpoints(v, d, err)) < 0)
+	if ((rc = device_endpoints(doc, v, d, err)) < 0)
 		return rc;
-	if ((rc = device_tunnel_ip(v, "ipv4_tunnel_ips", AF_INET, &d->tunnel_ipv4, err)) < 0)
+	if ((rc = device_tunnel_ip(doc, v, "ipv4_tunnel_ips", "device.ipv4_tunnel_ips", AF_INET,
+				   &d->tunnel_ipv4, err)) < 0)
 		return rc;
-	if ((rc = device_tunnel_ip(v, "ipv6_tunnel_ips", AF_INET6, &d->tunnel_ipv6, err)) < 0)
+	if ((rc = device_tunnel_ip(doc, v, "ipv6_tunnel_ips", "device.ipv6_tunnel_ips", AF_INET6,
+				   &d->tunnel_ipv6, err)) < 0)
 		return rc;
-	if ((rc = prefix_list(v, "advertise_cidrs", &d->advertise, &d->n_advertise, err)) < 0 ||
-	    (rc = device_active(v, d, err)) < 0)
+	if ((rc = prefix_list(doc, v, "advertise_cidrs", "device.advertise_cidrs", &d->advertise,
+			      &d->n_advertise, err)) < 0 ||
+	    (rc = device_active(doc, v, d, err)) < 0)
 		return rc;
-	if ((rc = get_bool(v, "device.relay", "relay", &d->relay, err)) < 0)
+	if ((rc = get_bool(doc, v, "device.relay", "relay", &d->relay, err)) < 0)
 		return rc;
-	if ((rc = get_bool(v, "device.symmetric_nat", "symmetric_nat", &d->symmetric_nat, err)) < 0)
+	if ((rc = get_bool(doc, v, "device.symmetric_nat", "symmetric_nat", &d->symmetric_nat,
+			   err)) < 0)
 		return rc;
-	if ((rc = get_bool(v, "device.online", "online", &d->online, err)) < 0)
+	if ((rc = get_bool(doc, v, "device.online", "online", &d->online, err)) < 0)
 		return rc;
-	return device_other_fields(v, err);
+	return device_other_fields(doc, v, err);
 }
 
-int nexd_device_parse(const struct json_object *v, bool deleted, struct nexd_device_info *out,
-		      struct nx_err *err)
+int nexd_device_parse(const struct nx_jdoc *doc, size_t v, bool deleted,
+		      struct nexd_device_info *out, struct nx_err *err)
 {
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = device_parse(v, deleted, out, err);
+	rc = device_parse(doc, v, deleted, out, err);
 	if (rc < 0) {
 		nexd_device_info_clear(out);
 		return rc;
@@ -668,19 +679,19 @@ void nexd_device_info_clear(struct nexd_device_info *d)
 	memset(d, 0, sizeof(*d));
 }
 
-int nexd_device_parse_created(const struct json_object *v, struct nexd_device_info *out,
+int nexd_device_parse_created(const struct nx_jdoc *doc, size_t v, struct nexd_device_info *out,
 			      char *token, size_t token_size, struct nx_err *err)
 {
-	const char *s = NULL;
+	char s[NEXD_TEXT_MAX + 1];
 	int rc;
 
 	if (token && token_size)
 		token[0] = '\0';
-	rc = nexd_device_parse(v, false, out, err);
+	rc = nexd_device_parse(doc, v, false, out, err);
 	if (rc < 0)
 		return rc;
-	rc = get_string(v, "device.bearer_token", "bearer_token", true, NEXD_TEXT_MAX, false, &s,
-			err);
+	rc = get_string(doc, v, "device.bearer_token", "bearer_token", true, NEXD_TEXT_MAX, false,
+			s, err);
 	if (rc < 0)
 		goto fail;
 	if (strncmp(s, "DT:", 3) != 0 || !s[3]) {
@@ -709,17 +720,16 @@ fail:
 
 /* --- the VPC ------------------------------------------------------------------------------- */
 
-static int vpc_pool(const struct json_object *v, const char *key, sa_family_t family,
+static int vpc_pool(const struct nx_jdoc *doc, size_t v, const char *key, sa_family_t family,
 		    struct nx_prefix *out, struct nx_err *err)
 {
 	struct nx_err why = { "" };
-	char field[NEXD_FIELD_LEN];
-	const char *s = NULL;
+	char field[NEXD_FIELD_LEN], s[NX_PREFIX_STRLEN + 1];
 	struct nx_prefix p;
 	int rc;
 
 	snprintf(field, sizeof(field), "vpc.%s", key);
-	rc = get_string(v, field, key, false, NX_PREFIX_STRLEN, false, &s, err);
+	rc = get_string(doc, v, field, key, false, sizeof(s) - 1, false, s, err);
 	if (rc <= 0)
 		return rc;
 	if (nx_prefix_parse(s, &p, 0, &why) < 0)
@@ -732,33 +742,34 @@ static int vpc_pool(const struct json_object *v, const char *key, sa_family_t fa
 	return 0;
 }
 
-int nexd_vpc_parse(const struct json_object *v, struct nexd_vpc_info *out, struct nx_err *err)
+int nexd_vpc_parse(const struct nx_jdoc *doc, size_t v, struct nexd_vpc_info *out,
+		   struct nx_err *err)
 {
-	char org[NEXD_UUID_LEN];
-	const char *s = NULL;
+	char org[NEXD_UUID_LEN], s[NEXD_TEXT_MAX + 1];
 	bool b = false;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!v || !json_object_is_type(v, json_type_object)) {
-		rc = fail(err, EINVAL, "vpc", "must be an object, got %s", nx_json_type_name(v));
+	if (nx_jdoc_type(doc, v) != NX_JT_OBJECT) {
+		rc = fail(err, EINVAL, "vpc", "must be an object, got %s",
+			  nx_jdoc_type_name(doc, v));
 		goto out;
 	}
-	if ((rc = get_uuid(v, "vpc.id", "id", true, false, out->id, err)) < 0)
+	if ((rc = get_uuid(doc, v, "vpc.id", "id", true, false, out->id, err)) < 0)
 		goto out;
-	if ((rc = get_revision(v, "vpc.revision", &out->revision, err)) < 0)
+	if ((rc = get_revision(doc, v, "vpc.revision", &out->revision, err)) < 0)
 		goto out;
-	if ((rc = vpc_pool(v, "ipv4_cidr", AF_INET, &out->ipv4_cidr, err)) < 0)
+	if ((rc = vpc_pool(doc, v, "ipv4_cidr", AF_INET, &out->ipv4_cidr, err)) < 0)
 		goto out;
-	if ((rc = vpc_pool(v, "ipv6_cidr", AF_INET6, &out->ipv6_cidr, err)) < 0)
+	if ((rc = vpc_pool(doc, v, "ipv6_cidr", AF_INET6, &out->ipv6_cidr, err)) < 0)
 		goto out;
-	if ((rc = get_uuid(v, "vpc.organization_id", "organization_id", false, false, org, err)) <
-	    0)
+	if ((rc = get_uuid(doc, v, "vpc.organization_id", "organization_id", false, false, org,
+			   err)) < 0)
 		goto out;
-	if ((rc = get_string(v, "vpc.description", "description", false, NEXD_TEXT_MAX, false, &s,
-			     err)) < 0)
+	if ((rc = get_string(doc, v, "vpc.description", "description", false, NEXD_TEXT_MAX, false,
+			     s, err)) < 0)
 		goto out;
-	if ((rc = get_bool(v, "vpc.private_cidr", "private_cidr", &b, err)) < 0)
+	if ((rc = get_bool(doc, v, "vpc.private_cidr", "private_cidr", &b, err)) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -785,7 +796,7 @@ static int check_tunnel(const struct nx_addr *a, const struct nx_prefix *pool, c
 int nexd_device_check(const struct nexd_device_info *d, const struct nexd_vpc_info *vpc,
 		      const struct nx_wgkey *self_key, struct nx_err *err)
 {
-	char field[NEXD_FIELD_LEN], pt[NX_PREFIX_STRLEN], vt[NX_PREFIX_STRLEN];
+	char pt[NX_PREFIX_STRLEN], vt[NX_PREFIX_STRLEN];
 	int rc;
 
 	if (self_key && nx_wgkey_eq(&d->public_key, self_key)) {
@@ -808,23 +819,24 @@ int nexd_device_check(const struct nexd_device_info *d, const struct nexd_vpc_in
 	for (size_t i = 0; i < d->n_advertise; i++) {
 		const struct nx_prefix *p = &d->advertise[i];
 
-		snprintf(field, sizeof(field), "device.advertise_cidrs[%zu]", i);
-		nx_prefix_format(p, pt, sizeof(pt));
 		/* Exit nodes are not supported yet: a default route is never taken. */
 		if (nx_prefix_is_default(p))
-			return fail(err, EINVAL, field,
-				    "%s is a default route: exit nodes are not supported", pt);
-		if (!vpc)
-			continue;
+			rc = fail(err, EINVAL, "",
+				  "%s is a default route: exit nodes are not supported",
+				  nx_prefix_format(p, pt, sizeof(pt)));
 		/* A route over the pool would take every other peer's address with it. */
-		if ((vpc->ipv4_cidr.addr.family == AF_INET &&
-		     nx_prefix_contains(p, &vpc->ipv4_cidr)) ||
-		    (vpc->ipv6_cidr.addr.family == AF_INET6 &&
-		     nx_prefix_contains(p, &vpc->ipv6_cidr)))
-			return fail(err, EINVAL, field, "%s covers the VPC's pool %s", pt,
-				    nx_prefix_format(p->addr.family == AF_INET ? &vpc->ipv4_cidr
-									       : &vpc->ipv6_cidr,
-						     vt, sizeof(vt)));
+		else if (vpc && ((vpc->ipv4_cidr.addr.family == AF_INET &&
+				  nx_prefix_contains(p, &vpc->ipv4_cidr)) ||
+				 (vpc->ipv6_cidr.addr.family == AF_INET6 &&
+				  nx_prefix_contains(p, &vpc->ipv6_cidr))))
+			rc = fail(err, EINVAL, "", "%s covers the VPC's pool %s",
+				  nx_prefix_format(p, pt, sizeof(pt)),
+				  nx_prefix_format(p->addr.family == AF_INET ? &vpc->ipv4_cidr
+									     : &vpc->ipv6_cidr,
+						   vt, sizeof(vt)));
+		else
+			continue;
+		return in_element(err, rc, "device.advertise_cidrs", i);
 	}
 	return 0;
 }

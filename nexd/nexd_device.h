@@ -8,12 +8,12 @@
 #ifndef NEXD_DEVICE_H
 #define NEXD_DEVICE_H
 
-#include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "lib/errmsg.h"
+#include "lib/jsondoc.h"
 #include "lib/prefix.h"
 #include "lib/wgkey.h"
 
@@ -36,14 +36,15 @@ enum nexd_event_type {
 
 struct nexd_event {
 	enum nexd_event_type type;
-	char kind[24];		   /* "device", "vpc", "security-group", "device-metadata", "" */
-	struct json_object *value; /* owned; NULL for heartbeat/tail */
-	int error_code;		   /* NEXD_EV_ERROR: value.code (e.g. NEXD_EV_ERR_TOO_OLD) */
-	char error[256];	   /* NEXD_EV_ERROR: value.error */
+	char kind[24];	 /* "device", "vpc", "security-group", "device-metadata", "" */
+	size_t value;	 /* change, delete: the value's token; 0 for the others */
+	int error_code;	 /* NEXD_EV_ERROR: value.code (e.g. NEXD_EV_ERR_TOO_OLD) */
+	char error[256]; /* NEXD_EV_ERROR: value.error */
 };
 
-int nexd_event_parse(const char *line, size_t len, struct nexd_event *ev, struct nx_err *err);
-void nexd_event_clear(struct nexd_event *ev);
+/* Parses one line into doc (whose tokens it reuses; line must outlive the event's use). */
+int nexd_event_parse(struct nx_jdoc *doc, const char *line, size_t len, struct nexd_event *ev,
+		     struct nx_err *err);
 
 struct nexd_endpoint {
 	char source[NEXD_ENDPOINT_SRC_MAX]; /* "local", "stun:HOST:PORT" */
@@ -84,8 +85,8 @@ struct nexd_device_info {
 
 /* A device object (a "device" event's value, a list element, POST /api/devices' answer).
  * For a delete's value only id (and revision) are required. */
-int nexd_device_parse(const struct json_object *v, bool deleted, struct nexd_device_info *out,
-		      struct nx_err *err);
+int nexd_device_parse(const struct nx_jdoc *doc, size_t v, bool deleted,
+		      struct nexd_device_info *out, struct nx_err *err);
 /* Frees what a parse allocated; the struct is then zeroed. */
 void nexd_device_info_clear(struct nexd_device_info *d);
 
@@ -96,7 +97,8 @@ struct nexd_vpc_info {
 	int64_t revision;
 };
 
-int nexd_vpc_parse(const struct json_object *v, struct nexd_vpc_info *out, struct nx_err *err);
+int nexd_vpc_parse(const struct nx_jdoc *doc, size_t v, struct nexd_vpc_info *out,
+		   struct nx_err *err);
 
 /* Whether a peer may be installed: its tunnel addresses lie inside the VPC's pools, it is not
  * this device (self_key), no advertised prefix is a default route unless exit_ok, none covers
@@ -105,7 +107,7 @@ int nexd_device_check(const struct nexd_device_info *d, const struct nexd_vpc_in
 		      const struct nx_wgkey *self_key, struct nx_err *err);
 
 /* The answer to device creation: the device plus its bearer_token ("DT:..."). */
-int nexd_device_parse_created(const struct json_object *v, struct nexd_device_info *out,
+int nexd_device_parse_created(const struct nx_jdoc *doc, size_t v, struct nexd_device_info *out,
 			      char *token, size_t token_size, struct nx_err *err);
 
 #endif /* NEXD_DEVICE_H */

@@ -90,7 +90,7 @@ static void check_install(const struct nexd_device_info *d, const struct nexd_vp
 		abort();
 }
 
-static void fuzz_device(struct json_object *v, bool deleted)
+static void fuzz_device(const struct nx_jdoc *doc, size_t v, bool deleted)
 {
 	struct nexd_vpc_info vpc;
 	struct nexd_device_info d;
@@ -98,7 +98,7 @@ static void fuzz_device(struct json_object *v, bool deleted)
 	char token[64];
 	int rc;
 
-	rc = nexd_device_parse(v, deleted, &d, &err);
+	rc = nexd_device_parse(doc, v, deleted, &d, &err);
 	if (rc < 0) {
 		check_error(rc, &err);
 		if (d.endpoints || d.advertise)
@@ -115,7 +115,7 @@ static void fuzz_device(struct json_object *v, bool deleted)
 	nexd_device_info_clear(&d);
 
 	memset(&err, 0, sizeof(err));
-	rc = nexd_device_parse_created(v, &d, token, sizeof(token), &err);
+	rc = nexd_device_parse_created(doc, v, &d, token, sizeof(token), &err);
 	if (rc < 0) {
 		check_error(rc, &err);
 		return;
@@ -125,13 +125,13 @@ static void fuzz_device(struct json_object *v, bool deleted)
 	nexd_device_info_clear(&d);
 }
 
-static void fuzz_vpc(struct json_object *v)
+static void fuzz_vpc(const struct nx_jdoc *doc, size_t v)
 {
 	struct nexd_vpc_info vpc;
 	struct nexd_device_info d;
 	struct nx_prefix adv[2];
 	struct nx_err err = { "" };
-	int rc = nexd_vpc_parse(v, &vpc, &err);
+	int rc = nexd_vpc_parse(doc, v, &vpc, &err);
 
 	if (rc < 0) {
 		check_error(rc, &err);
@@ -156,9 +156,10 @@ static void fuzz_vpc(struct json_object *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static struct nx_jdoc doc; /* reused, as nexd reuses its own */
 	struct nexd_event ev;
 	struct nx_err err = { "" };
-	int rc = nexd_event_parse((const char *)data, size, &ev, &err);
+	int rc = nexd_event_parse(&doc, (const char *)data, size, &ev, &err);
 
 	if (rc < 0) {
 		check_error(rc, &err);
@@ -180,17 +181,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!ev.value)
 			abort();
 		if (strcmp(ev.kind, "device") == 0) {
-			fuzz_device(ev.value, ev.type == NEXD_EV_DELETE);
+			fuzz_device(&doc, ev.value, ev.type == NEXD_EV_DELETE);
 		} else if (strcmp(ev.kind, "vpc") == 0) {
-			fuzz_vpc(ev.value);
+			fuzz_vpc(&doc, ev.value);
 		} else {
 			/* Whatever the kind, the value is read every way. */
-			fuzz_device(ev.value, false);
-			fuzz_device(ev.value, true);
-			fuzz_vpc(ev.value);
+			fuzz_device(&doc, ev.value, false);
+			fuzz_device(&doc, ev.value, true);
+			fuzz_vpc(&doc, ev.value);
 		}
 		break;
 	}
-	nexd_event_clear(&ev);
 	return 0;
 }

@@ -54,6 +54,30 @@
 	"\"default vpc\",\"ipv4_cidr\":\"100.64.0.0/10\",\"ipv6_cidr\":\"200::/64\"," \
 	"\"private_cidr\":false,\"revision\":7}"
 
+/* The document the parsers read, and the text its tokens point into. */
+static struct nx_jdoc doc;
+static char *doc_text;
+
+/* obj as a document of its own text: the root's token (0), valid until the next call. */
+static size_t doc_of(const struct json_object *obj)
+{
+	free(doc_text);
+	doc_text = nx_json_to_string((struct json_object *)obj, NX_JSON_PLAIN);
+	assert_non_null(doc_text);
+	assert_int_equal(
+		nx_jdoc_parse(&doc, doc_text, strlen(doc_text), NX_JSON_DEFAULT_DEPTH, NULL), 0);
+	return 0;
+}
+
+static int free_doc(void **state)
+{
+	(void)state;
+	nx_jdoc_fini(&doc);
+	free(doc_text);
+	doc_text = NULL;
+	return 0;
+}
+
 static struct json_object *parse_json(const char *s)
 {
 	struct nx_err err = { "" };
@@ -82,7 +106,7 @@ static int parse_device_with(const char *key, const char *val, struct nexd_devic
 			     struct nx_err *err)
 {
 	struct json_object *obj = device_with(key, val);
-	int rc = nexd_device_parse(obj, false, d, err);
+	int rc = nexd_device_parse(&doc, doc_of(obj), false, d, err);
 
 	json_object_put(obj);
 	return rc;
@@ -97,7 +121,7 @@ static void vpc_default(struct nexd_vpc_info *vpc)
 {
 	struct json_object *obj = parse_json(VPC_JSON);
 
-	assert_int_equal(nexd_vpc_parse(obj, vpc, NULL), 0);
+	assert_int_equal(nexd_vpc_parse(&doc, doc_of(obj), vpc, NULL), 0);
 	json_object_put(obj);
 }
 
@@ -110,12 +134,11 @@ static void test_event_heartbeat(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-		assert_int_equal(nexd_event_parse(lines[i], strlen(lines[i]), &ev, NULL), 0);
+		assert_int_equal(nexd_event_parse(&doc, lines[i], strlen(lines[i]), &ev, NULL), 0);
 		assert_int_equal(ev.type, NEXD_EV_HEARTBEAT);
-		assert_null(ev.value);
-		nexd_event_clear(&ev);
+		assert_int_equal(ev.value, 0);
 	}
-	assert_int_equal(nexd_event_parse(NULL, 0, &ev, NULL), 0);
+	assert_int_equal(nexd_event_parse(&doc, NULL, 0, &ev, NULL), 0);
 	assert_int_equal(ev.type, NEXD_EV_HEARTBEAT);
 }
 
@@ -128,13 +151,11 @@ static void test_event_change_device(void **state)
 	char buf[NX_PREFIX_STRLEN];
 
 	(void)state;
-	assert_int_equal(nexd_event_parse(line, strlen(line), &ev, &err), 0);
+	assert_int_equal(nexd_event_parse(&doc, line, strlen(line), &ev, &err), 0);
 	assert_int_equal(ev.type, NEXD_EV_CHANGE);
 	assert_string_equal(ev.kind, "device");
-	assert_non_null(ev.value);
-	assert_int_equal(nexd_device_parse(ev.value, false, &d, &err), 0);
-	nexd_event_clear(&ev);
-	assert_null(ev.value);
+	assert_true(ev.value != 0);
+	assert_int_equal(nexd_device_parse(&doc, ev.value, false, &d, &err), 0);
 
 	assert_string_equal(d.id, DEV_ID);
 	assert_string_equal(d.vpc_id, VPC_ID);
@@ -180,28 +201,27 @@ static void test_event_delete_device(void **state)
 	struct json_object *min;
 
 	(void)state;
-	assert_int_equal(nexd_event_parse(line, strlen(line), &ev, &err), 0);
+	assert_int_equal(nexd_event_parse(&doc, line, strlen(line), &ev, &err), 0);
 	assert_int_equal(ev.type, NEXD_EV_DELETE);
 	assert_string_equal(ev.kind, "device");
-	assert_int_equal(nexd_device_parse(ev.value, true, &d, &err), 0);
+	assert_int_equal(nexd_device_parse(&doc, ev.value, true, &d, &err), 0);
 	key_of(KEY_B, &kb);
 	assert_true(nx_wgkey_eq(&d.public_key, &kb));
 	assert_string_equal(d.id, DEV_ID);
 	assert_int_equal(d.revision, 99);
 	nexd_device_info_clear(&d);
-	nexd_event_clear(&ev);
 
 	/* Only id and revision are needed for a delete... */
 	min = parse_json("{\"id\":\"" DEV_ID "\",\"revision\":3}");
-	assert_int_equal(nexd_device_parse(min, true, &d, &err), 0);
+	assert_int_equal(nexd_device_parse(&doc, doc_of(min), true, &d, &err), 0);
 	assert_true(nx_wgkey_is_zero(&d.public_key));
 	/* ...but not for a change. */
-	assert_int_equal(nexd_device_parse(min, false, &d, &err), -ENOENT);
+	assert_int_equal(nexd_device_parse(&doc, doc_of(min), false, &d, &err), -ENOENT);
 	assert_err_contains(err, "device.vpc_id: is missing");
 	json_object_put(min);
 
 	min = parse_json("{\"revision\":3}");
-	assert_int_equal(nexd_device_parse(min, true, &d, &err), -ENOENT);
+	assert_int_equal(nexd_device_parse(&doc, doc_of(min), true, &d, &err), -ENOENT);
 	assert_err_contains(err, "device.id: is missing");
 	json_object_put(min);
 }
@@ -215,10 +235,9 @@ static void test_event_vpc(void **state)
 	char buf[NX_PREFIX_STRLEN];
 
 	(void)state;
-	assert_int_equal(nexd_event_parse(line, strlen(line), &ev, &err), 0);
+	assert_int_equal(nexd_event_parse(&doc, line, strlen(line), &ev, &err), 0);
 	assert_string_equal(ev.kind, "vpc");
-	assert_int_equal(nexd_vpc_parse(ev.value, &vpc, &err), 0);
-	nexd_event_clear(&ev);
+	assert_int_equal(nexd_vpc_parse(&doc, ev.value, &vpc, &err), 0);
 	assert_string_equal(vpc.id, VPC_ID);
 	assert_string_equal(nx_prefix_format(&vpc.ipv4_cidr, buf, sizeof(buf)), "100.64.0.0/10");
 	assert_string_equal(nx_prefix_format(&vpc.ipv6_cidr, buf, sizeof(buf)), "200::/64");
@@ -236,23 +255,20 @@ static void test_event_tail_error(void **state)
 	struct nexd_event ev;
 
 	(void)state;
-	assert_int_equal(nexd_event_parse(tail, strlen(tail), &ev, &err), 0);
+	assert_int_equal(nexd_event_parse(&doc, tail, strlen(tail), &ev, &err), 0);
 	assert_int_equal(ev.type, NEXD_EV_TAIL);
 	assert_string_equal(ev.kind, "device");
-	assert_null(ev.value);
-	nexd_event_clear(&ev);
+	assert_int_equal(ev.value, 0);
 
-	assert_int_equal(nexd_event_parse(gone, strlen(gone), &ev, &err), 0);
+	assert_int_equal(nexd_event_parse(&doc, gone, strlen(gone), &ev, &err), 0);
 	assert_int_equal(ev.type, NEXD_EV_ERROR);
 	assert_int_equal(ev.error_code, NEXD_EV_ERR_TOO_OLD);
 	assert_string_equal(ev.error, "the resume point was purged: list again");
 	assert_string_equal(ev.kind, "");
-	nexd_event_clear(&ev);
 
 	/* Kinds nexd does not act on still parse: the caller skips them. */
-	assert_int_equal(nexd_event_parse(other, strlen(other), &ev, &err), 0);
+	assert_int_equal(nexd_event_parse(&doc, other, strlen(other), &ev, &err), 0);
 	assert_string_equal(ev.kind, "security-group");
-	nexd_event_clear(&ev);
 }
 
 static void test_event_rejects(void **state)
@@ -300,12 +316,12 @@ static void test_event_rejects(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct nx_err err = { "" };
-		int rc = nexd_event_parse(bad[i].line, strlen(bad[i].line), &ev, &err);
+		int rc = nexd_event_parse(&doc, bad[i].line, strlen(bad[i].line), &ev, &err);
 
 		if (rc != bad[i].rc)
 			fail_msg("%s: rc %d, want %d (%s)", bad[i].line, rc, bad[i].rc, err.msg);
 		assert_err_contains(err, bad[i].msg);
-		assert_null(ev.value);
+		assert_int_equal(ev.value, 0);
 	}
 }
 
@@ -315,7 +331,7 @@ static void test_event_control_in_error(void **state)
 	struct nexd_event ev;
 
 	(void)state;
-	assert_int_equal(nexd_event_parse(line, strlen(line), &ev, NULL), 0);
+	assert_int_equal(nexd_event_parse(&doc, line, strlen(line), &ev, NULL), 0);
 	assert_string_equal(ev.error, "a?b");
 	assert_int_equal(ev.error_code, 500);
 }
@@ -331,7 +347,7 @@ static void test_device_minimal(void **state)
 	struct nx_err err = { "" };
 
 	(void)state;
-	assert_int_equal(nexd_device_parse(obj, false, &d, &err), 0);
+	assert_int_equal(nexd_device_parse(&doc, doc_of(obj), false, &d, &err), 0);
 	assert_int_equal(d.tunnel_ipv4.family, AF_UNSPEC);
 	assert_int_equal(d.tunnel_ipv6.family, AF_UNSPEC);
 	assert_int_equal(d.n_endpoints, 0);
@@ -527,10 +543,8 @@ static void test_device_rejects(void **state)
 		struct json_object *arr = parse_json("[]");
 		struct nx_err err = { "" };
 
-		assert_int_equal(nexd_device_parse(arr, false, &d, &err), -EINVAL);
+		assert_int_equal(nexd_device_parse(&doc, doc_of(arr), false, &d, &err), -EINVAL);
 		assert_err_contains(err, "device: must be an object, got an array");
-		assert_int_equal(nexd_device_parse(NULL, false, &d, &err), -EINVAL);
-		assert_err_contains(err, "device: must be an object");
 		json_object_put(arr);
 	}
 }
@@ -626,31 +640,42 @@ static void test_device_created(void **state)
 	char small[8];
 
 	(void)state;
-	assert_int_equal(nexd_device_parse_created(obj, &d, token, sizeof(token), &err), -ENOENT);
+	assert_int_equal(
+		nexd_device_parse_created(&doc, doc_of(obj), &d, token, sizeof(token), &err),
+		-ENOENT);
 	assert_err_contains(err, "device.bearer_token: is missing");
 	assert_null(d.endpoints);
 
 	json_object_object_add(obj, "bearer_token", json_object_new_int(5));
-	assert_int_equal(nexd_device_parse_created(obj, &d, token, sizeof(token), &err), -EINVAL);
+	assert_int_equal(
+		nexd_device_parse_created(&doc, doc_of(obj), &d, token, sizeof(token), &err),
+		-EINVAL);
 	assert_err_contains(err, "device.bearer_token: must be a string");
 
 	json_object_object_add(obj, "bearer_token", json_object_new_string("RK:abc"));
-	assert_int_equal(nexd_device_parse_created(obj, &d, token, sizeof(token), &err), -EINVAL);
+	assert_int_equal(
+		nexd_device_parse_created(&doc, doc_of(obj), &d, token, sizeof(token), &err),
+		-EINVAL);
 	assert_err_contains(err, "device.bearer_token: is not a device token");
 
 	json_object_object_add(obj, "bearer_token", json_object_new_string("DT:a b"));
-	assert_int_equal(nexd_device_parse_created(obj, &d, token, sizeof(token), &err), -EINVAL);
+	assert_int_equal(
+		nexd_device_parse_created(&doc, doc_of(obj), &d, token, sizeof(token), &err),
+		-EINVAL);
 	assert_err_contains(err, "device.bearer_token: contains a byte");
 
 	json_object_object_add(
 		obj, "bearer_token",
 		json_object_new_string("DT:qpCkMmL8F2yWf1hNnS9dJtR4eV7uX0bZ3aG6cI5oK-_"));
-	assert_int_equal(nexd_device_parse_created(obj, &d, small, sizeof(small), &err), -ENOSPC);
+	assert_int_equal(
+		nexd_device_parse_created(&doc, doc_of(obj), &d, small, sizeof(small), &err),
+		-ENOSPC);
 	assert_err_contains(err, "device.bearer_token: is 46 bytes long");
 	assert_string_equal(small, "");
 	assert_null(d.endpoints);
 
-	assert_int_equal(nexd_device_parse_created(obj, &d, token, sizeof(token), &err), 0);
+	assert_int_equal(
+		nexd_device_parse_created(&doc, doc_of(obj), &d, token, sizeof(token), &err), 0);
 	assert_string_equal(token, "DT:qpCkMmL8F2yWf1hNnS9dJtR4eV7uX0bZ3aG6cI5oK-_");
 	assert_string_equal(d.id, DEV_ID);
 	assert_int_equal(d.n_endpoints, 2);
@@ -658,7 +683,9 @@ static void test_device_created(void **state)
 
 	/* A broken device is refused before the token is looked at. */
 	json_object_object_add(obj, "public_key", json_object_new_string("xyz"));
-	assert_int_equal(nexd_device_parse_created(obj, &d, token, sizeof(token), &err), -EINVAL);
+	assert_int_equal(
+		nexd_device_parse_created(&doc, doc_of(obj), &d, token, sizeof(token), &err),
+		-EINVAL);
 	assert_err_contains(err, "device.public_key: \"xyz\" is not a WireGuard key");
 	assert_string_equal(token, "");
 	json_object_put(obj);
@@ -702,7 +729,7 @@ static void test_vpc(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct json_object *obj = parse_json(cases[i].json);
 		struct nx_err err = { "" };
-		int rc = nexd_vpc_parse(obj, &vpc, &err);
+		int rc = nexd_vpc_parse(&doc, doc_of(obj), &vpc, &err);
 
 		json_object_put(obj);
 		if (rc != cases[i].rc)
@@ -719,7 +746,7 @@ static void test_vpc(void **state)
 		struct json_object *obj = parse_json("{\"id\":\"" VPC_ID "\",\"revision\":1,"
 						     "\"ipv4_cidr\":\"100.64.1.1/10\"}");
 
-		assert_int_equal(nexd_vpc_parse(obj, &vpc, NULL), 0);
+		assert_int_equal(nexd_vpc_parse(&doc, doc_of(obj), &vpc, NULL), 0);
 		assert_string_equal(nx_prefix_format(&vpc.ipv4_cidr, buf, sizeof(buf)),
 				    "100.64.0.0/10");
 		json_object_put(obj);
@@ -801,7 +828,7 @@ static void test_check_self_and_no_vpc(void **state)
 	struct nx_wgkey self;
 
 	(void)state;
-	assert_int_equal(nexd_device_parse(obj, false, &d, &err), 0);
+	assert_int_equal(nexd_device_parse(&doc, doc_of(obj), false, &d, &err), 0);
 	vpc_default(&vpc);
 	key_of(KEY_A, &self);
 	assert_int_equal(nexd_device_check(&d, &vpc, &self, &err), -EEXIST);
@@ -869,5 +896,5 @@ int main(void)
 		cmocka_unit_test(test_check_self_and_no_vpc),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, free_doc);
 }

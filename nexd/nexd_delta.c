@@ -298,11 +298,17 @@ static struct nexd_wg_peer *peer_op(struct nexd_wg_device *change, const struct 
 	return wp;
 }
 
+/* What a write decided for an affected prefix. */
+struct decision {
+	struct nexd_peer *won; /* its holder now; NULL when none is */
+	bool kept;	       /* its route already leads to won's key */
+};
+
 /* A changed peer as a whole: its allowed IPs (the touched prefixes it won: they include all
  * it claims) replaced, its endpoint when our choice differs from the one configured last
  * (else WireGuard's own roaming stands). */
 static int program_peer(struct nexd *nexd, struct nexd_peer *p, bool fresh,
-			const struct nexd_delta *d, struct nexd_peer *const *won,
+			const struct nexd_delta *d, const struct decision *dec,
 			struct nexd_wg_device *change)
 {
 	const struct nexd_device_endpoint *ep = nexd_peer_endpoint(nexd, p);
@@ -312,7 +318,7 @@ static int program_peer(struct nexd *nexd, struct nexd_peer *p, bool fresh,
 		return -ENOMEM;
 	wp->flags |= NEXD_WG_PEER_REPLACE_ALLOWED_IPS;
 	for (size_t i = 0; i < d->affected.n; i++)
-		if (won[i] == p && nexd_wg_peer_add_allowed_ip(wp, &d->affected.v[i]) < 0)
+		if (dec[i].won == p && nexd_wg_peer_add_allowed_ip(wp, &d->affected.v[i]) < 0)
 			return -ENOMEM;
 	if (fresh || !p->in_dataplane) { /* whatever was configured before is gone */
 		memset(&p->set_endpoint, 0, sizeof(p->set_endpoint));
@@ -338,7 +344,7 @@ static bool is_changed(const struct nexd_delta *d, const struct nexd_peer *p)
 
 /* The WireGuard side: removed peers, changed peers whole, prefixes to the peers that won
  * them.  Fills ops with the routes to add or delete. */
-static int write_peers(struct nexd *nexd, struct nexd_delta *d, struct nexd_peer **won,
+static int write_peers(struct nexd *nexd, struct nexd_delta *d, struct decision *dec,
 		       struct nexd_route_op *ops, size_t *n_ops, struct nx_err *err)
 {
 	struct nexd_wg_device change = { 0 };
@@ -347,16 +353,17 @@ static int write_peers(struct nexd *nexd, struct nexd_delta *d, struct nexd_peer
 	*n_ops = 0;
 	for (size_t i = 0; i < d->affected.n; i++) {
 		const struct nexd_route *r = nexd_route_find(nexd, &d->affected.v[i]);
+		struct nexd_peer *won = winner(nexd, &d->affected.v[i]);
 
-		won[i] = winner(nexd, &d->affected.v[i]);
-		if (won[i] && !won[i]->in_dataplane && !is_changed(d, won[i])) {
-			rc = nx_err_set(err, EAGAIN, "peer %s is not programmed yet",
-					won[i]->dev.id);
+		dec[i] = (struct decision){ won,
+					    r && won && same_key(&r->peer, &won->dev.public_key) };
+		if (won && !won->in_dataplane && !is_changed(d, won)) {
+			rc = nx_err_set(err, EAGAIN, "peer %s is not programmed yet", won->dev.id);
 			goto out;
 		}
-		if (won[i] && !r)
+		if (won && !r)
 			ops[(*n_ops)++] = (struct nexd_route_op){ .prefix = d->affected.v[i] };
-		else if (!won[i] && r)
+		else if (!won && r)
 			ops[(*n_ops)++] =
 				(struct nexd_route_op){ .prefix = d->affected.v[i], .del = true };
 	}
@@ -371,17 +378,15 @@ static int write_peers(struct nexd *nexd, struct nexd_delta *d, struct nexd_peer
 		struct nexd_peer *p = nexd_peers_find(nexd->peers, d->changed[i].id);
 
 		if (p && p->valid &&
-		    program_peer(nexd, p, d->changed[i].fresh, d, won, &change) < 0)
+		    program_peer(nexd, p, d->changed[i].fresh, d, dec, &change) < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < d->affected.n; i++) {
-		const struct nexd_route *r = nexd_route_find(nexd, &d->affected.v[i]);
 		struct nexd_wg_peer *wp;
 
-		if (!won[i] || is_changed(d, won[i]) ||
-		    (r && same_key(&r->peer, &won[i]->dev.public_key)))
+		if (!dec[i].won || dec[i].kept || is_changed(d, dec[i].won))
 			continue;
-		wp = peer_op(&change, &won[i]->dev.public_key);
+		wp = peer_op(&change, &dec[i].won->dev.public_key);
 		if (!wp || nexd_wg_peer_add_allowed_ip(wp, &d->affected.v[i]) < 0)
 			goto out;
 	}
@@ -397,7 +402,7 @@ out:
 
 /* The kernel's routes, then the table show commands read: a prefix that moved keeps its
  * route and gets its new holder and time. */
-static int write_routes(struct nexd *nexd, struct nexd_delta *d, struct nexd_peer *const *won,
+static int write_routes(struct nexd *nexd, struct nexd_delta *d, const struct decision *dec,
 			struct nexd_route_op *ops, size_t n_ops)
 {
 	struct nx_err err = { 0 };
@@ -421,12 +426,12 @@ static int write_routes(struct nexd *nexd, struct nexd_delta *d, struct nexd_pee
 					strerror(-ops[k].error));
 				nr.installed = false;
 			}
-		if (!won[i]) {
+		if (!dec[i].won) {
 			if (r)
 				route_remove(nexd, r);
 			continue;
 		}
-		nr.peer = won[i]->dev.public_key;
+		nr.peer = dec[i].won->dev.public_key;
 		if (!r) {
 			if (route_insert(nexd, &nr) < 0)
 				return -ENOMEM;
@@ -442,20 +447,20 @@ static void write_deferred(struct nx_defer *w, void *arg)
 	struct nexd *nexd = arg;
 	struct nexd_delta *d = nexd->delta;
 	size_t n = d->affected.n ? d->affected.n : 1, n_ops;
-	struct nexd_peer **won = calloc(n, sizeof(*won));
+	struct decision *dec = calloc(n, sizeof(*dec));
 	struct nexd_route_op *ops = calloc(n, sizeof(*ops));
 	struct nx_err err = { 0 };
 	int rc;
 
 	if (!nexd->dplane_up)
 		goto out;
-	if (!won || !ops || needs_full(nexd, d)) {
+	if (!dec || !ops || needs_full(nexd, d)) {
 		nexd_dplane_changed(nexd);
 		goto out;
 	}
-	rc = write_peers(nexd, d, won, ops, &n_ops, &err);
+	rc = write_peers(nexd, d, dec, ops, &n_ops, &err);
 	if (rc == 0)
-		rc = write_routes(nexd, d, won, ops, n_ops);
+		rc = write_routes(nexd, d, dec, ops, n_ops);
 	if (rc == 0 && d->peers_changed)
 		rc = nexd_probes_update(nexd);
 	if (rc < 0) {
@@ -472,7 +477,7 @@ static void write_deferred(struct nx_defer *w, void *arg)
 	}
 out:
 	delta_reset(d);
-	free(won);
+	free(dec);
 	free(ops);
 }
 

@@ -256,8 +256,11 @@ struct nexd_peer *nexd_peers_find_key(struct nexd_peers *t, const struct nx_wgke
 	struct nexd_peer *p;
 	size_t cursor = 0;
 
-	/* Every peer claims the probe address of its key. */
-	nexd_probe_addr(key, &probe.addr);
+	/* Every peer claims the probe address of its key; except's is known already. */
+	if (except && nx_wgkey_eq(&except->dev.public_key, key))
+		probe.addr = except->probe_addr;
+	else
+		nexd_probe_addr(key, &probe.addr);
 	while ((p = nexd_peers_claimant(t, &probe, &cursor)))
 		if (p != except && nx_wgkey_eq(&p->dev.public_key, key))
 			return p;

@@ -161,6 +161,7 @@ static int replace_ips(struct null_dev *n, struct nexd_wg_peer *p, const struct 
 		       size_t n_ips)
 {
 	struct nx_prefix *sorted = n_ips ? malloc(n_ips * sizeof(*sorted)) : NULL;
+	size_t kept;
 
 	if (n_ips && !sorted)
 		return -ENOMEM;
@@ -181,9 +182,18 @@ static int replace_ips(struct null_dev *n, struct nexd_wg_peer *p, const struct 
 		p->allowed_ips[j] = p->allowed_ips[--p->n_allowed_ips];
 	}
 	free(sorted);
-	for (size_t j = 0; j < n_ips; j++)
-		if (give_ip(n, p, &ips[j]) < 0)
+	/* What it keeps is its already: only the others are looked up in the owner table. */
+	kept = p->n_allowed_ips;
+	if (kept)
+		qsort(p->allowed_ips, kept, sizeof(p->allowed_ips[0]), nx_prefix_cmp_qsort);
+	for (size_t j = 0; j < n_ips; j++) {
+		bool has;
+
+		nx_sorted_find(&ips[j], p->allowed_ips, kept, sizeof(p->allowed_ips[0]),
+			       prefix_key_cmp, &has);
+		if (!has && give_ip(n, p, &ips[j]) < 0)
 			return -ENOMEM;
+	}
 	return 0;
 }
 

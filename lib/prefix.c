@@ -579,6 +579,18 @@ int nx_prefix_cmp(const struct nx_prefix *a, const struct nx_prefix *b)
 	return (a->len > b->len) - (a->len < b->len);
 }
 
+uint32_t nx_prefix_hash(const struct nx_prefix *p)
+{
+	const uint8_t *b = p->addr.family == AF_INET ? (const uint8_t *)&p->addr.v4
+						     : (const uint8_t *)&p->addr.v6;
+	size_t n = p->addr.family == AF_INET ? 4 : p->addr.family == AF_INET6 ? 16 : 0;
+	uint32_t h = 2166136261u ^ p->len; /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
 int nx_addr_cmp_qsort(const void *a, const void *b)
 {
 	return nx_addr_cmp(a, b);

@@ -121,6 +121,8 @@ bool nx_prefix_overlap(const struct nx_prefix *a, const struct nx_prefix *b);
  */
 int nx_addr_cmp(const struct nx_addr *a, const struct nx_addr *b);
 int nx_prefix_cmp(const struct nx_prefix *a, const struct nx_prefix *b);
+/* A hash of p for tables keyed by prefix: prefixes nx_prefix_cmp finds equal hash alike. */
+uint32_t nx_prefix_hash(const struct nx_prefix *p);
 int nx_addr_cmp_qsort(const void *a, const void *b);
 int nx_prefix_cmp_qsort(const void *a, const void *b);
 

@@ -37,22 +37,10 @@ struct nexd_peers {
 
 /* --- the claim index ------------------------------------------------------------------------ */
 
-static size_t prefix_hash(const struct nx_prefix *p)
-{
-	const uint8_t *b = p->addr.family == AF_INET ? (const uint8_t *)&p->addr.v4
-						     : (const uint8_t *)&p->addr.v6;
-	size_t n = p->addr.family == AF_INET ? 4 : 16;
-	uint32_t h = 2166136261u ^ p->len; /* FNV-1a */
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 16777619u;
-	return h;
-}
-
 /* Where a claim of p goes: the first slot never used or freed along p's probe sequence. */
 static size_t free_slot(const struct claim_slot *slots, size_t n_slots, const struct nx_prefix *p)
 {
-	size_t i = prefix_hash(p) & (n_slots - 1);
+	size_t i = nx_prefix_hash(p) & (n_slots - 1);
 
 	while (slots[i].peer && slots[i].peer != GONE)
 		i = (i + 1) & (n_slots - 1);
@@ -117,7 +105,7 @@ static void index_add(struct nexd_peers *t, const struct nx_prefix *x, struct ne
 
 static void index_del(struct nexd_peers *t, const struct nx_prefix *x, struct nexd_peer *p)
 {
-	size_t i = prefix_hash(x) & (t->n_slots - 1);
+	size_t i = nx_prefix_hash(x) & (t->n_slots - 1);
 
 	for (; t->slots[i].peer; i = (i + 1) & (t->n_slots - 1))
 		if (t->slots[i].peer == p && nx_prefix_cmp(&t->slots[i].prefix, x) == 0) {
@@ -136,7 +124,7 @@ struct nexd_peer *nexd_peers_claimant(const struct nexd_peers *t, const struct n
 	if (!t->n_slots)
 		return NULL;
 	nx_prefix_normalize(&n);
-	start = prefix_hash(&n);
+	start = nx_prefix_hash(&n);
 	for (;; (*cursor)++) {
 		const struct claim_slot *s = &t->slots[(start + *cursor) & (t->n_slots - 1)];
 

@@ -34,15 +34,17 @@ static int copy_peer(struct nexd_wg_device *dst, const struct nexd_wg_peer *src)
 struct owner {
 	struct nx_prefix prefix;
 	struct nx_wgkey key;
+	bool used;
 };
 
-/* The device, its peers sorted by key, and who holds each allowed IP (sorted by prefix), so
- * that a change costs a few binary searches however many peers there are: the backend must
- * not be what a benchmark measures. */
+/* The device, its peers sorted by key, and who holds each allowed IP (a hash table: open
+ * addressing, linear probing, at most half full), so that a change costs a binary search and
+ * a few probes however many peers there are: the backend must not be what a benchmark
+ * measures. */
 struct null_dev {
 	struct nexd_wg_device dev;
 	struct owner *owners;
-	size_t n_owners, cap_owners;
+	size_t n_owners, n_slots;
 };
 
 static int null_open(struct nexd_wg *wg, struct nx_err *err)
@@ -75,11 +77,6 @@ static int peer_key_cmp(const void *key, const void *elem)
 	return key_cmp(key, &((const struct nexd_wg_peer *)elem)->public_key);
 }
 
-static int owner_prefix_cmp(const void *prefix, const void *elem)
-{
-	return nx_prefix_cmp(prefix, &((const struct owner *)elem)->prefix);
-}
-
 /* The index of the peer with key, or where it would go (*found false). */
 static size_t peer_at(const struct nexd_wg_device *dev, const struct nx_wgkey *key, bool *found)
 {
@@ -87,20 +84,69 @@ static size_t peer_at(const struct nexd_wg_device *dev, const struct nx_wgkey *k
 			      found);
 }
 
+/* The slot holding p, or the free slot where it would go (*found false). */
 static size_t owner_at(const struct null_dev *n, const struct nx_prefix *p, bool *found)
 {
-	return nx_sorted_find(p, n->owners, n->n_owners, sizeof(n->owners[0]), owner_prefix_cmp,
-			      found);
+	size_t mask = n->n_slots - 1, i;
+
+	*found = false;
+	if (!n->n_slots)
+		return 0;
+	for (i = nx_prefix_hash(p) & mask; n->owners[i].used; i = (i + 1) & mask)
+		if (nx_prefix_cmp(&n->owners[i].prefix, p) == 0) {
+			*found = true;
+			break;
+		}
+	return i;
 }
 
+/* Room for one more owner. */
+static int owners_reserve(struct null_dev *n)
+{
+	struct owner *old = n->owners;
+	size_t old_slots = n->n_slots, slots = old_slots ? old_slots * 2 : 64;
+	bool found;
+
+	if ((n->n_owners + 1) * 2 <= n->n_slots)
+		return 0;
+	n->owners = calloc(slots, sizeof(*n->owners));
+	if (!n->owners) {
+		n->owners = old;
+		return -ENOMEM;
+	}
+	n->n_slots = slots;
+	for (size_t i = 0; i < old_slots; i++)
+		if (old[i].used)
+			n->owners[owner_at(n, &old[i].prefix, &found)] = old[i];
+	free(old);
+	return 0;
+}
+
+/* Whether slot h lies cyclically in (i, j]. */
+static bool between(size_t h, size_t i, size_t j)
+{
+	return i <= j ? i < h && h <= j : i < h || h <= j;
+}
+
+/* Deletes p; the entries after it in its run move back into the gap where their own hash
+ * allows, so that lookups never need a tombstone. */
 static void owner_del(struct null_dev *n, const struct nx_prefix *p)
 {
+	size_t mask = n->n_slots - 1, i, j;
 	bool found;
-	size_t i = owner_at(n, p, &found);
 
-	if (found)
-		memmove(&n->owners[i], &n->owners[i + 1],
-			(--n->n_owners - i) * sizeof(n->owners[0]));
+	i = owner_at(n, p, &found);
+	if (!found)
+		return;
+	n->owners[i].used = false;
+	n->n_owners--;
+	for (j = (i + 1) & mask; n->owners[j].used; j = (j + 1) & mask) {
+		if (between(nx_prefix_hash(&n->owners[j].prefix) & mask, i, j))
+			continue;
+		n->owners[i] = n->owners[j];
+		n->owners[j].used = false;
+		i = j;
+	}
 }
 
 static void drop_ip(struct nexd_wg_peer *p, const struct nx_prefix *pfx)
@@ -128,17 +174,12 @@ static int give_ip(struct null_dev *n, struct nexd_wg_peer *to, const struct nx_
 			drop_ip(&n->dev.peers[k], pfx);
 		n->owners[i].key = to->public_key;
 	} else {
-		if (n->n_owners == n->cap_owners) {
-			size_t cap = n->cap_owners ? n->cap_owners * 2 : 64;
-			struct owner *v = realloc(n->owners, cap * sizeof(*v));
-
-			if (!v)
-				return -ENOMEM;
-			n->owners = v;
-			n->cap_owners = cap;
-		}
-		memmove(&n->owners[i + 1], &n->owners[i], (n->n_owners++ - i) * sizeof(*n->owners));
-		n->owners[i] = (struct owner){ .prefix = *pfx, .key = to->public_key };
+		if (owners_reserve(n) < 0)
+			return -ENOMEM;
+		i = owner_at(n, pfx, &found);
+		n->owners[i] =
+			(struct owner){ .prefix = *pfx, .key = to->public_key, .used = true };
+		n->n_owners++;
 	}
 	return nexd_wg_peer_add_allowed_ip(to, pfx);
 }

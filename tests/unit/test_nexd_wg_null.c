@@ -20,8 +20,8 @@
 #include "nexd/nexd_wg.h"
 
 #define PEERS	 6
-#define PREFIXES 40
-#define ROUNDS	 3000
+#define PREFIXES 120 /* past one growth of the owner table, with runs that wrap */
+#define ROUNDS	 6000
 
 static int owner[PREFIXES]; /* the model: the peer holding each prefix, -1 for none */
 static bool present[PEERS];

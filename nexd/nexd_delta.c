@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/strutil.h"
 #include "nexd/nexd.h"
 #include "nexd/nexd_reconcile.h"
 
@@ -220,7 +221,7 @@ void nexd_delta_after(struct nexd *nexd, const struct nexd_peer *now)
 		return;
 	}
 	d->changed = v;
-	snprintf(v[d->n_changed].id, sizeof(v->id), "%s", now->dev.id);
+	nx_strlcpy(v[d->n_changed].id, now->dev.id, sizeof(v->id));
 	v[d->n_changed++].fresh = !had;
 }
 

@@ -42,8 +42,12 @@ int nexd_wg_peer_add_allowed_ip(struct nexd_wg_peer *peer, const struct nx_prefi
 {
 	struct nx_prefix *ips;
 
-	if ((peer->n_allowed_ips & (peer->n_allowed_ips - 1)) == 0) {
-		size_t cap = peer->n_allowed_ips ? peer->n_allowed_ips * 2 : 1;
+	size_t n = peer->n_allowed_ips;
+
+	/* Room for 4 at first (a tunnel address of each family, a probe address, a prefix),
+	 * doubled at each power of two from there. */
+	if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+		size_t cap = n ? n * 2 : 4;
 
 		ips = realloc(peer->allowed_ips, cap * sizeof(*ips));
 		if (!ips)

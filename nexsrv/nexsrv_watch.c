@@ -57,6 +57,7 @@ NX_DEBUG_DECLARE(nexsrv_watch);
 #define VPC_BUCKETS	  256
 #define FETCH_RETRY_MS	  1000 /* after a failed fetch */
 #define CATCH_UP_ATTEMPTS 4
+#define HEARTBEAT_TICK_MS 100 /* heartbeats go out in slices this far apart */
 #define NEVER		  UINT64_MAX
 
 #define MSG_BEHIND                                                                        \
@@ -101,6 +102,8 @@ struct watcher {
 	char client[64];
 	char kinds[160];
 	time_t since;
+	struct watcher *hb_prev, *hb_next; /* the streams of its heartbeat tick */
+	unsigned hb_slot;
 };
 
 struct offline_job {
@@ -121,6 +124,8 @@ struct nexsrv_watch {
 	struct offline_job *offline;
 	struct nexsrv_db_listener *listener;
 	unsigned heartbeat_ms;
+	struct watcher **heartbeat_slots; /* a list of streams per tick of the interval */
+	unsigned n_slots, next_slot;	  /* ticks per interval; the next stream's */
 	size_t n_streams, n_vpcs;
 	uint64_t events, ended_behind;
 };
@@ -396,6 +401,31 @@ static struct watch_vpc *vpc_dequeue(struct nexsrv_watch *hub)
 
 /* --- streams ----------------------------------------------------------------------------- */
 
+/* Each stream goes to the heartbeat tick after the last one given. */
+static void heartbeat_link(struct nexsrv_watch *hub, struct watcher *w)
+{
+	struct watcher **head = &hub->heartbeat_slots[hub->next_slot];
+
+	w->hb_slot = hub->next_slot;
+	hub->next_slot = (hub->next_slot + 1) % hub->n_slots;
+	w->hb_prev = NULL;
+	w->hb_next = *head;
+	if (*head)
+		(*head)->hb_prev = w;
+	*head = w;
+}
+
+static void heartbeat_unlink(struct nexsrv_watch *hub, struct watcher *w)
+{
+	if (w->hb_prev)
+		w->hb_prev->hb_next = w->hb_next;
+	else
+		hub->heartbeat_slots[w->hb_slot] = w->hb_next;
+	if (w->hb_next)
+		w->hb_next->hb_prev = w->hb_prev;
+	w->hb_prev = w->hb_next = NULL;
+}
+
 /*
  * Ends w (hub->lock held): out of its VPC, and with an error line first when code is not 0.
  * Returns false when it had already ended.  The caller then finishes it (finish()) without
@@ -426,6 +456,7 @@ static bool end_locked(struct nexsrv_watch *hub, struct watcher *w, int code, co
 		if (w->next)
 			w->next->prev = w->prev;
 		w->prev = w->next = NULL;
+		heartbeat_unlink(hub, w);
 		v->n_watchers--;
 		w->vpc = NULL;
 		hub->n_streams--;
@@ -785,28 +816,24 @@ static void fetch_one(struct nexsrv_watch *hub, uint64_t *retry_at)
 	pthread_mutex_lock(&hub->lock);
 }
 
-static void heartbeat_locked(struct nexsrv_watch *hub, struct watcher **ending)
+/* The heartbeats of one tick: each stream has its own tick of the interval, given round the
+ * slots as streams come, so that a heartbeat never wakes every client at once (a change
+ * arriving then would wait behind thousands of writes). */
+static void heartbeat_locked(struct nexsrv_watch *hub, unsigned slot, struct watcher **ending)
 {
-	struct nexsrv_shared *empty = nexsrv_shared_new("\n", 1);
+	struct nexsrv_shared *empty;
+	struct watcher *w, *next;
 
+	if (!hub->heartbeat_slots[slot])
+		return;
+	empty = nexsrv_shared_new("\n", 1);
 	if (!empty)
 		return; /* the next one, then */
-	for (size_t b = 0; b < VPC_BUCKETS; b++) {
-		struct watch_vpc *v = hub->buckets[b], *vnext;
-
-		for (; v; v = vnext) {
-			struct watcher *w, *next;
-
-			v->pins++;
-			for (w = v->watchers; w; w = next) {
-				next = w->next;
-				if (w->live)
-					send_line(hub, w, empty, ending);
-			}
-			v->pins--;
-			vnext = v->hnext;
-			vpc_maybe_free(hub, v);
-		}
+	/* A stream ended here leaves the list at once; the one after it stays. */
+	for (w = hub->heartbeat_slots[slot]; w; w = next) {
+		next = w->hb_next;
+		if (w->live)
+			send_line(hub, w, empty, ending);
 	}
 	nexsrv_shared_unref(empty);
 }
@@ -827,7 +854,8 @@ static void wait_until(struct nexsrv_watch *hub, uint64_t deadline_ms)
 static void *hub_main(void *arg)
 {
 	struct nexsrv_watch *hub = arg;
-	uint64_t now = now_ms(), next_heartbeat = now + hub->heartbeat_ms,
+	unsigned tick_ms = hub->heartbeat_ms / hub->n_slots, slot = 0;
+	uint64_t now = now_ms(), next_heartbeat = now + tick_ms,
 		 next_gc = now + NEXSRV_WATCH_GC_INTERVAL_S * 1000ull, retry_at = 0,
 		 next_failover = now + NEXSRV_PREFIX_FAILOVER_CHECK_MS;
 	struct watcher *ending = NULL;
@@ -855,8 +883,9 @@ static void *hub_main(void *arg)
 			continue;
 		}
 		if (now >= next_heartbeat) {
-			next_heartbeat = now + hub->heartbeat_ms;
-			heartbeat_locked(hub, &ending);
+			next_heartbeat = now + tick_ms;
+			heartbeat_locked(hub, slot, &ending);
+			slot = (slot + 1) % hub->n_slots;
 			if (ending) {
 				pthread_mutex_unlock(&hub->lock);
 				finish_all(ending);
@@ -935,6 +964,7 @@ static void hub_free(struct nexsrv_watch *hub)
 	}
 	pthread_cond_destroy(&hub->cond);
 	pthread_mutex_destroy(&hub->lock);
+	free(hub->heartbeat_slots);
 	free(hub);
 }
 
@@ -965,6 +995,14 @@ int nexsrv_watch_start(struct nexsrv *srv, struct nx_err *err)
 		return nx_err_set(err, ENOMEM, "watch: out of memory");
 	hub->srv = srv;
 	hub->heartbeat_ms = heartbeat_interval_ms();
+	hub->n_slots = hub->heartbeat_ms >= 2 * HEARTBEAT_TICK_MS
+			       ? hub->heartbeat_ms / HEARTBEAT_TICK_MS
+			       : 1;
+	hub->heartbeat_slots = calloc(hub->n_slots, sizeof(*hub->heartbeat_slots));
+	if (!hub->heartbeat_slots) {
+		free(hub);
+		return nx_err_set(err, ENOMEM, "watch: out of memory");
+	}
 	pthread_mutex_init(&hub->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -1049,6 +1087,7 @@ static int watcher_attach(struct nexsrv_watch *hub, struct watcher *w, const cha
 		v->watchers = w;
 		v->n_watchers++;
 		hub->n_streams++;
+		heartbeat_link(hub, w);
 	}
 	pthread_mutex_unlock(&hub->lock);
 	return v ? 0 : -ENOMEM;

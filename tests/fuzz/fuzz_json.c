@@ -118,8 +118,12 @@ static void same_value(const struct nx_jdoc *d, size_t i, struct json_object *v)
 	case json_type_object:
 		if (t != NX_JT_OBJECT)
 			abort();
-		/* Each key's last value (json-c keeps the last); keys holding a NUL character
-		 * are cut short by json-c and skipped. */
+		/* Each key's last value (json-c keeps the last).  json-c cuts a key at a NUL
+		 * character, so such a key may overwrite another there: objects holding
+		 * one are not compared member by member. */
+		for (k = i + 1; k < nx_jdoc_next(d, i); k = nx_jdoc_next(d, k + 1))
+			if (nx_jdoc_string(d, k, buf, sizeof(buf), &n) == -EINVAL)
+				return;
 		for (k = i + 1; k < nx_jdoc_next(d, i); k = nx_jdoc_next(d, k + 1)) {
 			struct json_object *val;
 

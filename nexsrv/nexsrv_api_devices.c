@@ -22,13 +22,15 @@
  * row is locked: FOR SHARE by an enrolment that advertises no prefix, so that those run
  * side by side, FOR NO KEY UPDATE by one that does and by advertised-prefix changes, which
  * thus take turns with every enrolment of the VPC (keeping the "no route over a tunnel
- * address" rule exact).  Then the addresses are allocated (nexsrv_ipam.h: the enrolments of
- * a VPC take them in turn, from here to their commit) to the device's id, the device is
- * inserted under that id (the allocations' foreign key is checked at commit), and the key
- * marked with the device it made.  Any failure rolls all of it
- * back.  Two concurrent enrolments of the same public key both pass the check for it; the
- * loser's INSERT meets the unique constraint and the transaction is run again, which then
- * answers 409 with the winner.
+ * address" rule exact).  Then the device is inserted under an id chosen beforehand, its
+ * INSERT taking its addresses for that id (nexsrv_ipam.h: the enrolments of a VPC take them
+ * in turn, from there to their commit; the allocations' foreign key is checked at commit),
+ * the key is marked with the device it made, and the transaction commits, all in one round
+ * trip (nexsrv_db_pipeline()), so that the next enrolment does not wait for nexsrv.  The
+ * statements before it go in one round trip too.  Any failure rolls all of it back.  Two
+ * concurrent enrolments of the same public key both pass the check for it; the loser's
+ * INSERT meets the unique constraint and the transaction is run again, which then answers
+ * 409 with the winner.
  *
  * Prefixes several devices advertise have one active holder each (active_cidrs, elected by
  * the triggers of migrations/0003_active_prefixes.sql within the change's transaction, under
@@ -142,35 +144,35 @@ struct device_create {
 	char grace_ms[16];	  /* the prefix failover grace, as text */
 	char token[NEXSRV_TOKEN_BUFSIZE];
 	char hash[NEXSRV_DB_BYTEA_PARAM_SIZE(NEXSRV_TOKEN_HASH_LEN)];
+	bool search_pools; /* a pool's cursor had no address: allocate the long way */
 };
 
-/* Claims the registration key the caller presents: the security group it assigns into sg
- * (""), 1 when usable, or a rejection. */
-static int claim_reg_key(PGconn *conn, struct device_create *t, char *sg, struct nx_err *err)
+/* The statement claiming the registration key the caller presents ($1 its id), which
+ * returns the security group the key assigns. */
+static const char *claim_sql(const struct nexsrv_caller *c)
 {
-	const struct nexsrv_caller *c = t->caller;
-	const char *params[] = { c->reg_key_id };
-	PGresult *res = NULL;
+	if (c->single_use)
+		return "UPDATE reg_keys SET used_at = now() WHERE id = $1 AND used_at IS NULL AND "
+		       "(expires_at IS NULL OR expires_at > now()) RETURNING security_group_id";
+	/* KEY SHARE: the key cannot be deleted under the enrolment */
+	return "SELECT security_group_id FROM reg_keys WHERE id = $1 AND "
+	       "(expires_at IS NULL OR expires_at > now()) FOR KEY SHARE";
+}
+
+/* What the claim found: 1 with the security group the key assigns in sg (maybe ""), or a
+ * rejection. */
+static int claim_result(PGconn *conn, struct device_create *t, const struct nexsrv_db_stmt *st,
+			char *sg, struct nx_err *err)
+{
+	const char *params[] = { t->caller->reg_key_id };
 	int rc;
 
 	sg[0] = '\0';
-	if (c->single_use)
-		rc = nexsrv_db_exec(
-			conn,
-			"UPDATE reg_keys SET used_at = now() WHERE id = $1 AND "
-			"used_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
-			"RETURNING security_group_id",
-			1, params, &res, err);
-	else /* KEY SHARE: the key cannot be deleted under the enrolment */
-		rc = nexsrv_db_exec(conn,
-				    "SELECT security_group_id FROM reg_keys WHERE id = $1 AND "
-				    "(expires_at IS NULL OR expires_at > now()) FOR KEY SHARE",
-				    1, params, &res, err);
-	if (rc == 1 && nexsrv_db_text(res, 0, 0))
-		nx_strlcpy(sg, nexsrv_db_text(res, 0, 0), NEXSRV_INPUT_UUID_LEN);
-	PQclear(res);
-	if (rc != 0)
-		return rc;
+	if (st->rows == 1) {
+		if (nexsrv_db_text(st->res, 0, 0))
+			nx_strlcpy(sg, nexsrv_db_text(st->res, 0, 0), NEXSRV_INPUT_UUID_LEN);
+		return 1;
+	}
 	/* Why not: spent, expired or gone. */
 	rc = nexsrv_db_exec(conn,
 			    "SELECT 1 FROM reg_keys WHERE id = $1 AND used_at IS NOT NULL AND "
@@ -257,14 +259,15 @@ static int vpc_writer_lock(PGconn *conn, const struct nexsrv_caller *c, const ch
 }
 
 /* The device as the API renders it, read again (after the elections of its change). */
+#define DEVICE_REREAD_SQL "SELECT " NEXSRV_DEVICE_JSON " FROM devices d WHERE d.id = $1"
+
 static int device_reread(PGconn *conn, const char *id, struct json_object **obj, struct nx_err *err)
 {
 	const char *params[] = { id };
 	PGresult *res = NULL;
 	int rc;
 
-	rc = nexsrv_db_exec(conn, "SELECT " NEXSRV_DEVICE_JSON " FROM devices d WHERE d.id = $1", 1,
-			    params, &res, err);
+	rc = nexsrv_db_exec(conn, DEVICE_REREAD_SQL, 1, params, &res, err);
 	if (rc == 1) {
 		json_object_put(*obj);
 		*obj = NULL;
@@ -322,24 +325,69 @@ static int ipam_failed(struct nexsrv_api_reply *r, int rc, const char *holder,
 	}
 }
 
-/* [{"address": "...", "cidr": "..."}] */
-static char *tunnel_ips_json(const struct nx_addr *a, const struct nx_prefix *pool)
-{
-	char addr[NX_ADDR_STRLEN], cidr[NX_PREFIX_STRLEN];
-	struct json_object *list = json_object_new_array(), *o = json_object_new_object();
-	char *text = NULL;
+/* A tunnel address of the new device: known already (requested, or found by searching the
+ * pool), or taken by the INSERT itself (nexsrv_ipam.h). */
+struct tunnel_addr {
+	struct nexsrv_ipam_request req;
+	struct nx_addr addr;
+	bool known;
+	struct nexsrv_ipam_take_args take; /* when not known */
+	char addr_s[NX_ADDR_STRLEN], pool_s[NX_PREFIX_STRLEN];
+};
 
-	if (list && o && json_object_array_add(list, o) == 0) {
-		o = NULL;
-		nx_json_object_add_string(json_object_array_get_idx(list, 0), "address",
-					  nx_addr_format(a, addr, sizeof(addr)));
-		nx_json_object_add_string(json_object_array_get_idx(list, 0), "cidr",
-					  nx_prefix_format(pool, cidr, sizeof(cidr)));
-		text = nx_json_to_string(list, NX_JSON_PLAIN);
+/* The INSERT's value for one address family: [{"address": ..., "cidr": pool}]. */
+static void tunnel_ips_sql(struct nexsrv_sql *q, struct tunnel_addr *a)
+{
+	nexsrv_sql_add(q, "jsonb_build_array(jsonb_build_object('address', host(");
+	if (a->known) {
+		nexsrv_sql_param(q, nx_addr_format(&a->addr, a->addr_s, sizeof(a->addr_s)));
+		nexsrv_sql_add(q, "::inet");
+	} else {
+		nexsrv_sql_add(q, "nexodus_ipam_take_or_fail(");
+		nexsrv_sql_param(q, a->req.vpc_id);
+		nexsrv_sql_add(q, "::uuid, ");
+		nexsrv_sql_param(q, a->take.first);
+		nexsrv_sql_add(q, "::inet, ");
+		nexsrv_sql_param(q, a->take.last);
+		nexsrv_sql_add(q, "::inet, ");
+		nexsrv_sql_param(q, nx_sbuf_str(&a->take.avoid));
+		nexsrv_sql_add(q, "::cidr[], ");
+		nexsrv_sql_param(q, a->req.device_id);
+		nexsrv_sql_add(q, "::uuid)");
 	}
-	json_object_put(o);
-	json_object_put(list);
-	return text;
+	nexsrv_sql_add(q, "), 'cidr', ");
+	nexsrv_sql_param(q, nx_prefix_format(&a->req.pool, a->pool_s, sizeof(a->pool_s)));
+	nexsrv_sql_add(q, "::text))");
+}
+
+/* The addresses known before the INSERT: a requested one (which may be refused), or, when a
+ * pool's cursor could not give one last time, all of them, searching the pools. */
+static int tunnel_addrs_known(PGconn *conn, struct device_create *t, struct tunnel_addr *a,
+			      struct nx_err *err)
+{
+	char holder[NEXSRV_INPUT_UUID_LEN] = "";
+	struct nexsrv_ipam_request ir[2] = { a[0].req, a[1].req };
+	struct nx_addr out[2];
+	size_t failed = 0;
+	int rc = 0;
+
+	if (t->search_pools) {
+		rc = nexsrv_ipam_allocate_set(conn, ir, 2, out, &failed, holder, sizeof(holder),
+					      err);
+		for (int fam = 0; rc == 0 && fam < 2; fam++) {
+			a[fam].addr = out[fam];
+			a[fam].known = true;
+		}
+	} else {
+		for (int fam = 0; rc == 0 && fam < 2; fam++) {
+			if (!a[fam].req.requested)
+				continue;
+			rc = nexsrv_ipam_allocate(conn, &a[fam].req, &a[fam].addr, holder,
+						  sizeof(holder), err);
+			a[fam].known = rc == 0;
+		}
+	}
+	return rc < 0 ? ipam_failed(&t->reply, rc, holder, err) : 0;
 }
 
 static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
@@ -347,32 +395,37 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 	struct device_create *t = arg;
 	const struct nexsrv_caller *c = t->caller;
 	char key_sg[NEXSRV_INPUT_UUID_LEN] = "", sg[NEXSRV_INPUT_UUID_LEN],
-	     org[NEXSRV_INPUT_UUID_LEN];
-	char dev[NEXSRV_INPUT_UUID_LEN], holder[NEXSRV_INPUT_UUID_LEN];
+	     org[NEXSRV_INPUT_UUID_LEN], dev[NEXSRV_INPUT_UUID_LEN];
+	const char *key_params[] = { c->reg_key_id, dev }, *vpc_params[] = { t->vpc_id, NULL },
+		   *dev_params[] = { dev }, *grace_params[] = { t->grace_ms };
+	struct nexsrv_db_stmt first[3] = { { NULL } }, last[4] = { { NULL } };
+	size_t n_first = 0, n_last = 0, i_vpc, i_json;
 	struct nexsrv_ipam_avoid *avoid = NULL;
-	struct nx_prefix pool4, pool6;
-	struct nx_addr addrs[2];
-	char *ip4 = NULL, *ip6 = NULL;
+	struct tunnel_addr addrs[2];
 	struct json_object *obj = NULL;
-	struct nexsrv_sql q;
-	PGresult *res = NULL;
-	size_t n_avoid = 0, failed = 0;
+	struct nexsrv_sql q, ins;
+	struct nx_prefix pool4, pool6;
+	const PGresult *res;
+	size_t n_avoid = 0;
 	bool has_default_sg = false;
 	int rc;
 
 	nexsrv_api_reply_reset(&t->reply);
 	nexsrv_sql_init(&q);
+	nexsrv_sql_init(&ins);
+	memset(addrs, 0, sizeof(addrs));
+	for (int fam = 0; fam < 2; fam++)
+		nx_sbuf_init(&addrs[fam].take.avoid, NULL, 0);
 
-	if (c->kind == NEXSRV_CALLER_REG_KEY) {
-		rc = claim_reg_key(conn, t, key_sg, err);
-		if (rc < 0)
-			goto out;
-	}
-
-	/* The VPC, within reach, locked against other enrolments until commit. */
-	/* With, in the same round trip: the new device's id (its addresses are allocated to it
-	 * before it exists), the device that has this public key already (one per VPC), and
-	 * whether the VPC has its default security group. */
+	/* In one round trip, with the transaction's BEGIN: the registration key claimed; the
+	 * VPC, within reach, locked against other enrolments until commit, with the new
+	 * device's id (its addresses are taken for it before it exists), the device that has
+	 * this public key already (one per VPC) and whether the VPC has its default security
+	 * group; the prefixes the VPC's devices advertise, which addresses stay out of. */
+	if (c->kind == NEXSRV_CALLER_REG_KEY)
+		first[n_first++] = (struct nexsrv_db_stmt){ .sql = claim_sql(c),
+							    .nparams = 1,
+							    .params = key_params };
 	nexsrv_sql_add(&q, "SELECT v.organization_id, v.ipv4_cidr::text, v.ipv6_cidr::text, "
 			   "gen_random_uuid(), (SELECT x.id FROM devices x WHERE x.vpc_id = v.id "
 			   "AND x.public_key = ");
@@ -383,11 +436,26 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 	nexsrv_sql_add(&q, " AND ");
 	nexsrv_sql_scope_vpc(&q, c, "v.id");
 	nexsrv_sql_add(&q, t->in->n_advertise ? " FOR NO KEY UPDATE OF v" : " FOR SHARE OF v");
-	rc = nexsrv_sql_exec(conn, &q, &res, err);
-	if (rc == 0)
-		rc = nexsrv_api_reply_not_found(&t->reply, "vpc");
+	i_vpc = n_first;
+	rc = nexsrv_sql_stmt(&q, &first[n_first++], err);
 	if (rc < 0)
 		goto out;
+	first[n_first++] = (struct nexsrv_db_stmt){ .sql = nexsrv_ipam_advertised_sql,
+						    .nparams = 2,
+						    .params = vpc_params };
+	rc = nexsrv_db_pipeline(conn, first, n_first, false, err);
+	if (rc < 0)
+		goto out;
+	if (c->kind == NEXSRV_CALLER_REG_KEY) {
+		rc = claim_result(conn, t, &first[0], key_sg, err);
+		if (rc < 0)
+			goto out;
+	}
+	res = first[i_vpc].res;
+	if (first[i_vpc].rows == 0) {
+		rc = nexsrv_api_reply_not_found(&t->reply, "vpc");
+		goto out;
+	}
 	nx_strlcpy(org, nexsrv_db_text(res, 0, 0), sizeof(org));
 	nx_strlcpy(dev, nexsrv_db_text(res, 0, 3), sizeof(dev));
 	if (nexsrv_db_text(res, 0, 4)) {
@@ -402,8 +470,10 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 		rc = -EIO;
 		goto out;
 	}
-	PQclear(res);
-	res = NULL;
+	rc = nexsrv_ipam_advertised_read(first[i_vpc + 1].res, first[i_vpc + 1].rows, &avoid,
+					 &n_avoid, err);
+	if (rc < 0)
+		goto out;
 
 	rc = choose_secgroup(conn, t, key_sg, sg, has_default_sg, err);
 	if (rc < 0)
@@ -416,118 +486,121 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 	}
 
 	/* Addresses: never one another device (or this one) advertises a route over. */
-	rc = nexsrv_ipam_advertised(conn, t->vpc_id, NULL, &avoid, &n_avoid, err);
+	for (int fam = 0; fam < 2; fam++)
+		addrs[fam].req = (struct nexsrv_ipam_request){
+			.vpc_id = t->vpc_id,
+			.device_id = dev,
+			.pool = fam == 0 ? pool4 : pool6,
+			.requested = fam == 0 && (t->in->present & NEXSRV_DEV_IPV4_REQUEST)
+					     ? &t->in->ipv4_request
+					     : NULL,
+			.avoid = avoid,
+			.n_avoid = n_avoid,
+			.avoid_extra = t->in->advertise,
+			.n_avoid_extra = t->in->n_advertise,
+		};
+	rc = tunnel_addrs_known(conn, t, addrs, err);
+	for (int fam = 0; rc >= 0 && fam < 2; fam++)
+		if (!addrs[fam].known)
+			rc = nexsrv_ipam_take_args(&addrs[fam].req, &addrs[fam].take, err);
 	if (rc < 0)
 		goto out;
-	{
-		struct nexsrv_ipam_request ir[2];
 
-		for (int fam = 0; fam < 2; fam++)
-			ir[fam] = (struct nexsrv_ipam_request){
-				.vpc_id = t->vpc_id,
-				.device_id = dev,
-				.pool = fam == 0 ? pool4 : pool6,
-				.requested = fam == 0 && (t->in->present & NEXSRV_DEV_IPV4_REQUEST)
-						     ? &t->in->ipv4_request
-						     : NULL,
-				.avoid = avoid,
-				.n_avoid = n_avoid,
-				.avoid_extra = t->in->advertise,
-				.n_avoid_extra = t->in->n_advertise,
-			};
-		rc = nexsrv_ipam_allocate_set(conn, ir, 2, addrs, &failed, holder, sizeof(holder),
-					      err);
-		if (rc < 0) {
-			rc = ipam_failed(&t->reply, rc, holder, err);
-			goto out;
-		}
-	}
-	ip4 = tunnel_ips_json(&addrs[0], &pool4);
-	ip6 = tunnel_ips_json(&addrs[1], &pool6);
-	if (!ip4 || !ip6) {
-		rc = nx_err_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
-	if (t->in->n_advertise) { /* the insert elects the holders of its prefixes */
-		const char *params[] = { t->grace_ms };
-
-		rc = nexsrv_db_exec(
-			conn, "SELECT set_config('nexodus.prefix_failover_grace_ms', $1, true)", 1,
-			params, NULL, err);
-		if (rc < 0)
-			goto out;
-	}
-
-	nexsrv_sql_fini(&q);
-	nexsrv_sql_init(&q);
-	nexsrv_sql_add(&q, "INSERT INTO devices AS d (id, vpc_id, organization_id, owner_id, "
-			   "public_key, hostname, os, endpoints, ipv4_tunnel_ips, ipv6_tunnel_ips, "
-			   "advertise_cidrs, relay, symmetric_nat, security_group_id, "
-			   "bearer_token_hash, reg_key_id, priority, exit_node) VALUES (");
-	nexsrv_sql_param(&q, dev);
-	nexsrv_sql_add(&q, "::uuid, ");
-	nexsrv_sql_param(&q, t->vpc_id);
-	nexsrv_sql_add(&q, ", ");
-	nexsrv_sql_param(&q, org);
-	nexsrv_sql_add(&q, ", ");
-	nexsrv_sql_param(&q, c->user_id);
-	nexsrv_sql_add(&q, ", ");
-	nexsrv_sql_param(&q, t->in->public_key);
-	nexsrv_sql_add(&q, ", ");
-	nexsrv_sql_param(&q, t->in->hostname);
-	nexsrv_sql_add(&q, ", ");
-	nexsrv_sql_param(&q, t->in->os);
-	nexsrv_sql_add(&q, ", ");
-	nexsrv_sql_param(&q, t->endpoints);
-	nexsrv_sql_add(&q, "::jsonb, ");
-	nexsrv_sql_param(&q, ip4);
-	nexsrv_sql_add(&q, "::jsonb, ");
-	nexsrv_sql_param(&q, ip6);
-	nexsrv_sql_add(&q, "::jsonb, ");
-	nexsrv_sql_param(&q, nx_sbuf_str(&t->advertise));
-	nexsrv_sql_add(&q, "::cidr[], ");
-	nexsrv_sql_param(&q, t->in->relay ? "true" : "false");
-	nexsrv_sql_add(&q, ", ");
-	nexsrv_sql_param(&q, t->in->symmetric_nat ? "true" : "false");
-	nexsrv_sql_add(&q, ", ");
-	nexsrv_sql_param(&q, sg[0] ? sg : NULL);
-	nexsrv_sql_add(&q, "::uuid, ");
-	nexsrv_sql_param(&q, t->hash);
-	nexsrv_sql_add(&q, "::bytea, ");
-	nexsrv_sql_param(&q, c->kind == NEXSRV_CALLER_REG_KEY ? c->reg_key_id : NULL);
-	nexsrv_sql_add(&q, "::uuid, %u, %s) RETURNING " NEXSRV_DEVICE_JSON ", d.id",
+	/* In one round trip, so that the pools' cursors are locked no longer than the database
+	 * needs: the device inserted, taking its addresses; read back after the election of
+	 * its prefixes' holders, when it advertises some; the key marked with the device it
+	 * made; COMMIT. */
+	if (t->in->n_advertise)
+		last[n_last++] = (struct nexsrv_db_stmt){
+			.sql = "SELECT set_config('nexodus.prefix_failover_grace_ms', $1, true)",
+			.nparams = 1,
+			.params = grace_params,
+		};
+	nexsrv_sql_add(&ins,
+		       "INSERT INTO devices AS d (id, vpc_id, organization_id, owner_id, "
+		       "public_key, hostname, os, endpoints, ipv4_tunnel_ips, ipv6_tunnel_ips, "
+		       "advertise_cidrs, relay, symmetric_nat, security_group_id, "
+		       "bearer_token_hash, reg_key_id, priority, exit_node) VALUES (");
+	nexsrv_sql_param(&ins, dev);
+	nexsrv_sql_add(&ins, "::uuid, ");
+	nexsrv_sql_param(&ins, t->vpc_id);
+	nexsrv_sql_add(&ins, ", ");
+	nexsrv_sql_param(&ins, org);
+	nexsrv_sql_add(&ins, ", ");
+	nexsrv_sql_param(&ins, c->user_id);
+	nexsrv_sql_add(&ins, ", ");
+	nexsrv_sql_param(&ins, t->in->public_key);
+	nexsrv_sql_add(&ins, ", ");
+	nexsrv_sql_param(&ins, t->in->hostname);
+	nexsrv_sql_add(&ins, ", ");
+	nexsrv_sql_param(&ins, t->in->os);
+	nexsrv_sql_add(&ins, ", ");
+	nexsrv_sql_param(&ins, t->endpoints);
+	nexsrv_sql_add(&ins, "::jsonb, ");
+	tunnel_ips_sql(&ins, &addrs[0]); /* IPv4 first: the cursors are locked in this order */
+	nexsrv_sql_add(&ins, ", ");
+	tunnel_ips_sql(&ins, &addrs[1]);
+	nexsrv_sql_add(&ins, ", ");
+	nexsrv_sql_param(&ins, nx_sbuf_str(&t->advertise));
+	nexsrv_sql_add(&ins, "::cidr[], ");
+	nexsrv_sql_param(&ins, t->in->relay ? "true" : "false");
+	nexsrv_sql_add(&ins, ", ");
+	nexsrv_sql_param(&ins, t->in->symmetric_nat ? "true" : "false");
+	nexsrv_sql_add(&ins, ", ");
+	nexsrv_sql_param(&ins, sg[0] ? sg : NULL);
+	nexsrv_sql_add(&ins, "::uuid, ");
+	nexsrv_sql_param(&ins, t->hash);
+	nexsrv_sql_add(&ins, "::bytea, ");
+	nexsrv_sql_param(&ins, c->kind == NEXSRV_CALLER_REG_KEY ? c->reg_key_id : NULL);
+	nexsrv_sql_add(&ins, "::uuid, %u, %s) RETURNING " NEXSRV_DEVICE_JSON ", d.id",
 		       t->in->priority, t->in->exit_node ? "true" : "false");
-	rc = nexsrv_sql_exec(conn, &q, &res, err);
+	i_json = n_last;
+	rc = nexsrv_sql_stmt(&ins, &last[n_last++], err);
+	if (rc < 0)
+		goto out;
+	if (t->in->n_advertise) {
+		i_json = n_last;
+		last[n_last++] = (struct nexsrv_db_stmt){ .sql = DEVICE_REREAD_SQL,
+							  .nparams = 1,
+							  .params = dev_params };
+	}
+	if (c->kind == NEXSRV_CALLER_REG_KEY && c->single_use)
+		last[n_last++] = (struct nexsrv_db_stmt){
+			.sql = "UPDATE reg_keys SET device_id = $2 WHERE id = $1",
+			.nparams = 2,
+			.params = key_params,
+		};
+	rc = nexsrv_db_pipeline(conn, last, n_last, true, err);
 	if (rc == -EEXIST) /* the same public key, enrolled meanwhile: again, for the 409 */
 		rc = -EAGAIN;
-	if (rc != 1) {
-		rc = rc < 0 ? rc : nx_err_set(err, EIO, "INSERT returned no row");
-		goto out;
+	if (rc == -ENOSPC && !t->search_pools) { /* a cursor had no address: again, searching */
+		t->search_pools = true;
+		rc = -EAGAIN;
 	}
-	rc = nexsrv_api_row_json(res, 0, &obj, err);
-	if (rc >= 0 && t->in->n_advertise)
-		rc = device_reread(conn, dev, &obj, err);
 	if (rc < 0)
 		goto out;
-	if (c->kind == NEXSRV_CALLER_REG_KEY && c->single_use) {
-		const char *params[] = { c->reg_key_id, dev };
-
-		rc = nexsrv_db_exec(conn, "UPDATE reg_keys SET device_id = $2 WHERE id = $1", 2,
-				    params, NULL, err);
-		if (rc < 0)
-			goto out;
-	}
+	/* Committed: what is left cannot fail but for want of memory. */
+	if (last[i_json].rows != 1)
+		rc = nx_err_set(err, EIO, "device %s: not read back", dev);
+	else
+		rc = nexsrv_api_row_json(last[i_json].res, 0, &obj, err);
+	if (rc < 0)
+		goto out;
 	/* The device token, this once, to the caller that enrolled the device. */
 	nx_json_object_add_string(obj, "bearer_token", t->token);
 	rc = nexsrv_api_reply_set(&t->reply, 201, obj);
 	obj = NULL;
 out:
+	for (size_t i = 0; i < n_first; i++)
+		PQclear(first[i].res);
+	for (size_t i = 0; i < n_last; i++)
+		PQclear(last[i].res);
+	for (int fam = 0; fam < 2; fam++)
+		nexsrv_ipam_take_args_fini(&addrs[fam].take);
 	json_object_put(obj);
 	free(avoid);
-	free(ip4);
-	free(ip6);
-	PQclear(res);
 	nexsrv_sql_fini(&q);
+	nexsrv_sql_fini(&ins);
 	return rc;
 }
 

@@ -90,6 +90,16 @@ int nexsrv_sql_exec(PGconn *conn, struct nexsrv_sql *q, PGresult **res, struct n
 	return nexsrv_db_exec(conn, nx_sbuf_str(&q->text), q->n, q->params, res, err);
 }
 
+int nexsrv_sql_stmt(struct nexsrv_sql *q, struct nexsrv_db_stmt *st, struct nx_err *err)
+{
+	if (q->failed || nx_sbuf_truncated(&q->text))
+		return nx_err_set(err, ENOMEM, "statement could not be assembled");
+	*st = (struct nexsrv_db_stmt){ .sql = nx_sbuf_str(&q->text),
+				       .nparams = q->n,
+				       .params = q->params };
+	return 0;
+}
+
 /* --- replies ------------------------------------------------------------------------------- */
 
 void nexsrv_api_reply_reset(struct nexsrv_api_reply *r)

@@ -121,6 +121,9 @@ void nexsrv_sql_scope_vpc(struct nexsrv_sql *q, const struct nexsrv_caller *c, c
 void nexsrv_sql_scope_org(struct nexsrv_sql *q, const struct nexsrv_caller *c, const char *column);
 /* Runs it (nexsrv_db_exec). */
 int nexsrv_sql_exec(PGconn *conn, struct nexsrv_sql *q, PGresult **res, struct nx_err *err);
+/* q as one statement of a pipeline (borrowing q's text and parameters): 0, or -ENOMEM when
+ * it could not be assembled. */
+int nexsrv_sql_stmt(struct nexsrv_sql *q, struct nexsrv_db_stmt *st, struct nx_err *err);
 
 /* --- replies decided inside a transaction -------------------------------------------------- */
 

@@ -211,7 +211,9 @@ const char *nexsrv_db_target(const struct nexsrv_db *db)
 #define STMT_RENEW_FACTOR 4	     /* ... then after this many times as many */
 #define STMT_RENEW_LAST	  (1u << 22) /* ... and no more after this many */
 
-struct stmt_cache {
+/* What nexsrv keeps with each connection: its prepared statements, and where its
+ * transaction is (see "transactions" below). */
+struct conn_state {
 	unsigned n;
 	struct stmt_slot {
 		char *sql; /* NULL: free */
@@ -220,6 +222,8 @@ struct stmt_cache {
 		unsigned runs, renew_at;
 		bool broken; /* could not be prepared again: runs unprepared */
 	} slot[STMT_SLOTS];
+	const char *begin; /* a BEGIN not sent yet: it goes with the first statement */
+	bool committed;	   /* the transaction was committed with its last statements */
 };
 
 static uint32_t stmt_hash(const char *s)
@@ -231,40 +235,47 @@ static uint32_t stmt_hash(const char *s)
 	return h;
 }
 
-static void stmt_cache_clear(struct stmt_cache *c)
+static void conn_state_clear(struct conn_state *c)
 {
 	for (unsigned i = 0; i < STMT_SLOTS; i++) {
 		free(c->slot[i].sql);
 		c->slot[i].sql = NULL;
 	}
 	c->n = 0;
+	c->begin = NULL;
+	c->committed = false;
 }
 
-static int stmt_event(PGEventId id, void *info, void *pass)
+static int conn_event(PGEventId id, void *info, void *pass)
 {
 	(void)pass;
 	if (id == PGEVT_REGISTER) {
 		PGEventRegister *e = info;
-		struct stmt_cache *c = calloc(1, sizeof(*c));
+		struct conn_state *c = calloc(1, sizeof(*c));
 
-		return c && PQsetInstanceData(e->conn, stmt_event, c);
+		return c && PQsetInstanceData(e->conn, conn_event, c);
 	}
 	if (id == PGEVT_CONNRESET) {
 		PGEventConnReset *e = info;
-		struct stmt_cache *c = PQinstanceData(e->conn, stmt_event);
+		struct conn_state *c = PQinstanceData(e->conn, conn_event);
 
 		if (c)
-			stmt_cache_clear(c);
+			conn_state_clear(c);
 	} else if (id == PGEVT_CONNDESTROY) {
 		PGEventConnDestroy *e = info;
-		struct stmt_cache *c = PQinstanceData(e->conn, stmt_event);
+		struct conn_state *c = PQinstanceData(e->conn, conn_event);
 
 		if (c) {
-			stmt_cache_clear(c);
+			conn_state_clear(c);
 			free(c);
 		}
 	}
 	return 1;
+}
+
+static struct conn_state *conn_state(PGconn *conn)
+{
+	return PQinstanceData(conn, conn_event);
 }
 
 /* The name sql is prepared under on conn (preparing it now if need be) into name: 1, 0 when
@@ -273,7 +284,7 @@ static int stmt_event(PGEventId id, void *info, void *pass)
 static int stmt_prepared(PGconn *conn, const char *sql, int nparams, char *name, size_t size,
 			 PGresult **failed)
 {
-	struct stmt_cache *c = PQinstanceData(conn, stmt_event);
+	struct conn_state *c = conn_state(conn);
 	uint32_t h;
 	unsigned i;
 	PGresult *r;
@@ -350,7 +361,7 @@ static PGconn *db_connect(struct nexsrv_db *db, struct nx_err *err)
 		return NULL;
 	}
 	PQsetNoticeProcessor(conn, notice_processor, NULL);
-	if (!PQregisterEventProc(conn, stmt_event, "nexsrv statements", NULL))
+	if (!PQregisterEventProc(conn, conn_event, "nexsrv connection state", NULL))
 		nx_debug(&dbg_nexsrv_database, "no statement cache on this connection");
 	nx_debug(&dbg_nexsrv_database, "connected to %s (server %d, backend pid %d)", db->target,
 		 PQserverVersion(conn), PQbackendPID(conn));
@@ -803,6 +814,12 @@ void nexsrv_db_release(struct nexsrv_db *db, PGconn *conn)
 		return;
 	broken = !conn_ok(conn);
 	if (!broken) {
+		struct conn_state *cs = conn_state(conn);
+
+		if (cs) { /* a transaction that never sent its BEGIN needs no rollback */
+			cs->begin = NULL;
+			cs->committed = false;
+		}
 		switch (PQtransactionStatus(conn)) {
 		case PQTRANS_IDLE:
 			break;
@@ -847,11 +864,22 @@ int nexsrv_db_sqlstate_errno(const char *sqlstate)
 		const char *state; /* exact, or a 2-character class */
 		int code;
 	} map[] = {
-		{ "23505", EEXIST },   { "23503", ENOENT },   { "23502", EINVAL },
-		{ "23514", EINVAL },   { "23P01", EEXIST },   { "40001", EAGAIN },
-		{ "40P01", EAGAIN },   { "55P03", EBUSY },    { "57014", ETIMEDOUT },
-		{ "57P01", ENOTCONN }, { "57P02", ENOTCONN }, { "57P03", ENOTCONN },
-		{ "22", EINVAL },      { "08", ENOTCONN },
+		{ "23505", EEXIST },
+		{ "23503", ENOENT },
+		{ "23502", EINVAL },
+		{ "23514", EINVAL },
+		{ "23P01", EEXIST },
+		{ "40001", EAGAIN },
+		{ "40P01", EAGAIN },
+		{ "55P03", EBUSY },
+		{ "57014", ETIMEDOUT },
+		{ "57P01", ENOTCONN },
+		{ "57P02", ENOTCONN },
+		{ "57P03", ENOTCONN },
+		{ "22", EINVAL },
+		{ "08", ENOTCONN },
+		/* nexsrv's own: no address at the pool's cursor (migration 0004) */
+		{ "NXI01", ENOSPC },
 	};
 
 	if (!sqlstate || strlen(sqlstate) != 5)
@@ -891,9 +919,20 @@ static int cmd_rows(const PGresult *res)
 	return (int)v;
 }
 
+static void debug_query(const char *sql, int nparams)
+{
+	if (nx_debug_on(&dbg_nexsrv_database)) {
+		char line[160];
+
+		one_line(line, sizeof(line), sql);
+		nx_debug(&dbg_nexsrv_database, "query: %s (%d parameters)", line, nparams);
+	}
+}
+
 int nexsrv_db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
 		   PGresult **res, struct nx_err *err)
 {
+	struct conn_state *cs;
 	char name[16];
 	PGresult *r;
 	int rc;
@@ -902,12 +941,20 @@ int nexsrv_db_exec(PGconn *conn, const char *sql, int nparams, const char *const
 		*res = NULL;
 	if (!conn)
 		return nx_err_set(err, ENOTCONN, "database: no connection");
-	if (nx_debug_on(&dbg_nexsrv_database)) {
-		char line[160];
+	cs = conn_state(conn);
+	if (cs && cs->begin) { /* the transaction's first statement: with its BEGIN */
+		struct nexsrv_db_stmt one = { .sql = sql, .nparams = nparams, .params = params };
 
-		one_line(line, sizeof(line), sql);
-		nx_debug(&dbg_nexsrv_database, "query: %s (%d parameters)", line, nparams);
+		rc = nexsrv_db_pipeline(conn, &one, 1, false, err);
+		if (rc < 0)
+			return rc;
+		if (res)
+			*res = one.res;
+		else
+			PQclear(one.res);
+		return one.rows;
 	}
+	debug_query(sql, nparams);
 	r = NULL;
 	switch (stmt_prepared(conn, sql, nparams, name, sizeof(name), &r)) {
 	case 1:
@@ -936,6 +983,127 @@ int nexsrv_db_exec(PGconn *conn, const char *sql, int nparams, const char *const
 	else
 		PQclear(r);
 	return rc;
+}
+
+/* The result of the next statement of a pipeline, and the NULL that ends it. */
+static PGresult *pipeline_result(PGconn *conn)
+{
+	PGresult *r = PQgetResult(conn), *more;
+
+	for (int i = 0; r && i < 4 && (more = PQgetResult(conn)); i++)
+		PQclear(more); /* (a statement has one result here) */
+	return r;
+}
+
+/* Reads the result of one statement of a pipeline into *rc_out (rows, or the errno of its
+ * failure, the pipeline's first failure for those it aborted); first_rc gets the first
+ * failure.  Returns the result when it holds rows or a command's outcome. */
+static PGresult *pipeline_read(PGconn *conn, int *rc_out, int *first_rc, struct nx_err *err)
+{
+	PGresult *r = pipeline_result(conn);
+
+	switch (PQresultStatus(r)) {
+	case PGRES_TUPLES_OK:
+		*rc_out = PQntuples(r);
+		return r;
+	case PGRES_COMMAND_OK:
+		*rc_out = cmd_rows(r);
+		return r;
+	case PGRES_PIPELINE_ABORTED:
+		break;
+	default:
+		if (*first_rc == 0)
+			*first_rc = result_error(conn, r, err);
+		break;
+	}
+	PQclear(r);
+	if (*first_rc == 0) /* aborted, yet nothing failed before: the connection broke */
+		*first_rc = result_error(conn, NULL, err);
+	*rc_out = *first_rc;
+	return NULL;
+}
+
+int nexsrv_db_pipeline(PGconn *conn, struct nexsrv_db_stmt *st, size_t n, bool commit,
+		       struct nx_err *err)
+{
+	char names[NEXSRV_DB_PIPELINE_MAX][16];
+	struct conn_state *cs;
+	const char *begin;
+	PGresult *r = NULL;
+	int rc = 0, ignored;
+	bool sent;
+
+	for (size_t i = 0; i < n; i++) {
+		st[i].res = NULL;
+		st[i].rows = 0;
+	}
+	if (!conn)
+		return nx_err_set(err, ENOTCONN, "database: no connection");
+	if (n > NEXSRV_DB_PIPELINE_MAX)
+		return nx_err_set(err, EINVAL, "database: %zu statements in one pipeline", n);
+	cs = conn_state(conn);
+	begin = cs ? cs->begin : NULL;
+	/* Named before the pipeline starts: preparing is a round trip of its own. */
+	for (size_t i = 0; i < n; i++) {
+		debug_query(st[i].sql, st[i].nparams);
+		switch (stmt_prepared(conn, st[i].sql, st[i].nparams, names[i], sizeof(names[i]),
+				      &r)) {
+		case 0:
+			names[i][0] = '\0';
+			break;
+		case -1:
+			rc = result_error(conn, r, err);
+			PQclear(r);
+			return rc;
+		}
+	}
+	if (!PQenterPipelineMode(conn))
+		return result_error(conn, NULL, err);
+	sent = !begin || PQsendQueryParams(conn, begin, 0, NULL, NULL, NULL, NULL, 0);
+	for (size_t i = 0; sent && i < n; i++)
+		sent = names[i][0] ? PQsendQueryPrepared(conn, names[i], st[i].nparams,
+							 st[i].params, NULL, NULL, 0)
+				   : PQsendQueryParams(conn, st[i].sql, st[i].nparams, NULL,
+						       st[i].params, NULL, NULL, 0);
+	if (sent && commit)
+		sent = PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+	if (!sent || !PQpipelineSync(conn)) /* the connection is left busy: release drops it */
+		return result_error(conn, NULL, err);
+	if (cs)
+		cs->begin = NULL;
+
+	if (begin)
+		PQclear(pipeline_read(conn, &ignored, &rc, err));
+	for (size_t i = 0; i < n; i++)
+		st[i].res = pipeline_read(conn, &st[i].rows, &rc, err);
+	if (commit) {
+		r = pipeline_read(conn, &ignored, &rc, err);
+		/* A COMMIT of a failed transaction answers ROLLBACK. */
+		if (r && rc == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0)
+			rc = nx_err_set(err, EIO,
+					"database: transaction rolled back instead of "
+					"committed");
+		PQclear(r);
+	}
+	for (int i = 0; i < 4 && (r = PQgetResult(conn)); i++) {
+		bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+
+		PQclear(r);
+		if (sync)
+			break;
+	}
+	if (!PQexitPipelineMode(conn) && rc == 0)
+		rc = result_error(conn, NULL, err);
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++) {
+			PQclear(st[i].res);
+			st[i].res = NULL;
+		}
+		return rc;
+	}
+	if (commit && cs)
+		cs->committed = true;
+	return 0;
 }
 
 int nexsrv_db_col(const PGresult *res, const char *name)
@@ -1059,26 +1227,66 @@ int nexsrv_db_bytea_param(const uint8_t *data, size_t len, char *buf, size_t siz
 
 /* --- transactions -------------------------------------------------------------------------- */
 
-int nexsrv_db_begin(PGconn *conn, enum nexsrv_db_isolation iso, struct nx_err *err)
+/*
+ * nexsrv_db_run_txn() does not send its BEGIN on its own: the transaction's first statement
+ * takes it along (one round trip for both), and a body may end the transaction with its last
+ * statements (nexsrv_db_pipeline() with commit), so that a transaction holding locks does not
+ * wait for nexsrv between its last statement and its COMMIT.  The connection's state says
+ * which; nexsrv_db_begin() sends its BEGIN at once, for callers that talk to libpq directly.
+ */
+static const char *begin_sql(enum nexsrv_db_isolation iso, struct nx_err *err)
 {
 	static const char *const sql[] = {
 		[NEXSRV_DB_READ_COMMITTED] = "BEGIN ISOLATION LEVEL READ COMMITTED",
 		[NEXSRV_DB_REPEATABLE_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ",
 		[NEXSRV_DB_SERIALIZABLE] = "BEGIN ISOLATION LEVEL SERIALIZABLE",
 	};
+
+	if ((unsigned)iso >= sizeof(sql) / sizeof(sql[0])) {
+		nx_err_set(err, EINVAL, "database: unknown isolation level %d", (int)iso);
+		return NULL;
+	}
+	return sql[iso];
+}
+
+int nexsrv_db_begin(PGconn *conn, enum nexsrv_db_isolation iso, struct nx_err *err)
+{
+	const char *sql = begin_sql(iso, err);
 	int rc;
 
-	if ((unsigned)iso >= sizeof(sql) / sizeof(sql[0]))
-		return nx_err_set(err, EINVAL, "database: unknown isolation level %d", (int)iso);
-	rc = nexsrv_db_exec(conn, sql[iso], 0, NULL, NULL, err);
+	if (!sql)
+		return -EINVAL;
+	rc = nexsrv_db_exec(conn, sql, 0, NULL, NULL, err);
 	return rc < 0 ? rc : 0;
+}
+
+/* BEGIN with the first statement, when the connection can keep it until then. */
+static int begin_deferred(PGconn *conn, enum nexsrv_db_isolation iso, struct nx_err *err)
+{
+	struct conn_state *cs = conn ? conn_state(conn) : NULL;
+	const char *sql;
+
+	if (!cs)
+		return nexsrv_db_begin(conn, iso, err);
+	sql = begin_sql(iso, err);
+	if (!sql)
+		return -EINVAL;
+	cs->begin = sql;
+	cs->committed = false;
+	return 0;
 }
 
 int nexsrv_db_commit(PGconn *conn, struct nx_err *err)
 {
+	struct conn_state *cs = conn ? conn_state(conn) : NULL;
 	PGresult *res = NULL;
 	int rc;
 
+	if (cs && (cs->begin || cs->committed)) { /* nothing ran, or it is committed already */
+		cs->begin = NULL;
+		cs->committed = false;
+		return 0;
+	}
 	if (conn_ok(conn) && PQtransactionStatus(conn) == PQTRANS_INERROR) {
 		nexsrv_db_rollback(conn);
 		return nx_err_set(err, EIO, "database: transaction failed earlier, rolled back");
@@ -1097,6 +1305,12 @@ int nexsrv_db_commit(PGconn *conn, struct nx_err *err)
 
 void nexsrv_db_rollback(PGconn *conn)
 {
+	struct conn_state *cs = conn ? conn_state(conn) : NULL;
+
+	if (cs) {
+		cs->begin = NULL;
+		cs->committed = false;
+	}
 	if (conn_ok(conn) && PQtransactionStatus(conn) != PQTRANS_IDLE)
 		PQclear(PQexec(conn, "ROLLBACK"));
 }
@@ -1107,7 +1321,7 @@ int nexsrv_db_run_txn(PGconn *conn, enum nexsrv_db_isolation iso, nexsrv_db_txn_
 	int rc;
 
 	for (unsigned attempt = 1;; attempt++) {
-		rc = nexsrv_db_begin(conn, iso, err);
+		rc = begin_deferred(conn, iso, err);
 		if (rc < 0)
 			return rc;
 		rc = fn(conn, arg, err);

@@ -117,10 +117,33 @@ char *nexsrv_db_describe(const char *conninfo, char *buf, size_t size);
  *   -EAGAIN     serialization failure or deadlock: retry the transaction
  *   -EBUSY      lock not available        -ETIMEDOUT statement timeout / cancel
  *   -ENOTCONN   the connection is lost    -EIO      anything else
+ *   -ENOSPC     nexsrv's own NXI01: no address at an address pool's cursor
  * With res non-NULL the result is stored there on success (PQclear it) and NULL on error.
  */
 int nexsrv_db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
 		   PGresult **res, struct nx_err *err);
+
+/* One statement of nexsrv_db_pipeline(): what to run, and what it gave. */
+struct nexsrv_db_stmt {
+	const char *sql;
+	int nparams;
+	const char *const *params;
+	PGresult *res; /* its result (PQclear it); NULL when the pipeline failed */
+	int rows;      /* rows returned or affected, as nexsrv_db_exec() returns them */
+};
+
+#define NEXSRV_DB_PIPELINE_MAX 8
+
+/*
+ * Runs the n statements (at most NEXSRV_DB_PIPELINE_MAX) one after the other as
+ * nexsrv_db_exec() would, but in one round trip to the server (libpq's pipeline mode); with
+ * commit, inside a transaction, COMMIT follows them in the same round trip: the transaction
+ * of nexsrv_db_run_txn() is then over, and its body must not fail after it.  A statement that
+ * fails stops the ones after it (and fails the transaction).  0, or the first failure's
+ * negative errno (as nexsrv_db_exec()) with err set and every res NULL.
+ */
+int nexsrv_db_pipeline(PGconn *conn, struct nexsrv_db_stmt *st, size_t n, bool commit,
+		       struct nx_err *err);
 
 /* The errno nexsrv_db_exec() uses for a SQLSTATE (5 characters; NULL -> -EIO). */
 int nexsrv_db_sqlstate_errno(const char *sqlstate);

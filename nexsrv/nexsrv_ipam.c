@@ -178,29 +178,24 @@ int nexsrv_ipam_skip(const struct nx_prefix *pool, const struct nx_prefix *avoid
 
 /* --- allocation ---------------------------------------------------------------------------- */
 
-int nexsrv_ipam_advertised(PGconn *conn, const char *vpc_id, const char *exclude_device,
-			   struct nexsrv_ipam_avoid **out, size_t *n, struct nx_err *err)
+const char nexsrv_ipam_advertised_sql[] =
+	"SELECT d.id, c::text FROM devices d CROSS JOIN LATERAL unnest(d.advertise_cidrs) c"
+	" WHERE d.vpc_id = $1 AND d.advertise_cidrs <> '{}' AND masklen(c) > 0"
+	" AND ($2::uuid IS NULL OR d.id <> $2::uuid)";
+
+int nexsrv_ipam_advertised_read(const PGresult *res, int rows, struct nexsrv_ipam_avoid **out,
+				size_t *n, struct nx_err *err)
 {
-	static const char sql[] =
-		"SELECT d.id, c::text FROM devices d CROSS JOIN LATERAL unnest(d.advertise_cidrs) c"
-		" WHERE d.vpc_id = $1 AND d.advertise_cidrs <> '{}' AND masklen(c) > 0"
-		" AND ($2::uuid IS NULL OR d.id <> $2::uuid)";
-	const char *params[] = { vpc_id, exclude_device };
-	struct nexsrv_ipam_avoid *v = NULL;
-	PGresult *res = NULL;
+	struct nexsrv_ipam_avoid *v;
 	size_t k = 0;
-	int rows;
 
 	*out = NULL;
 	*n = 0;
-	rows = nexsrv_db_exec(conn, sql, 2, params, &res, err);
 	if (rows <= 0)
-		goto out;
+		return rows;
 	v = calloc((size_t)rows, sizeof(*v));
-	if (!v) {
-		rows = nx_err_set(err, ENOMEM, "advertised prefixes: out of memory");
-		goto out;
-	}
+	if (!v)
+		return nx_err_set(err, ENOMEM, "advertised prefixes: out of memory");
 	for (int i = 0; i < rows; i++) {
 		const char *id = nexsrv_db_text(res, i, 0), *cidr = nexsrv_db_text(res, i, 1);
 
@@ -211,10 +206,21 @@ int nexsrv_ipam_advertised(PGconn *conn, const char *vpc_id, const char *exclude
 	}
 	*out = v;
 	*n = k;
-	v = NULL;
-	rows = (int)k;
-out:
-	free(v);
+	return (int)k;
+}
+
+int nexsrv_ipam_advertised(PGconn *conn, const char *vpc_id, const char *exclude_device,
+			   struct nexsrv_ipam_avoid **out, size_t *n, struct nx_err *err)
+{
+	const char *params[] = { vpc_id, exclude_device };
+	PGresult *res = NULL;
+	int rows;
+
+	*out = NULL;
+	*n = 0;
+	rows = nexsrv_db_exec(conn, nexsrv_ipam_advertised_sql, 2, params, &res, err);
+	if (rows > 0)
+		rows = nexsrv_ipam_advertised_read(res, rows, out, n, err);
 	PQclear(res);
 	return rows;
 }
@@ -363,6 +369,36 @@ static void avoid_literal(const struct nx_prefix *avoid, size_t n, struct nx_sbu
 	nx_sbuf_puts(list, "}");
 }
 
+int nexsrv_ipam_take_args(const struct nexsrv_ipam_request *req, struct nexsrv_ipam_take_args *a,
+			  struct nx_err *err)
+{
+	struct nx_addr first, last;
+	struct nx_prefix *avoid;
+	size_t n_avoid;
+	char pool[NX_PREFIX_STRLEN];
+
+	nx_sbuf_init(&a->avoid, NULL, 0);
+	if (nexsrv_ipam_pool_bounds(&req->pool, &first, &last) < 0)
+		return nx_err_set(err, EINVAL, "%s cannot serve as an address pool",
+				  nx_prefix_format(&req->pool, pool, sizeof(pool)));
+	nx_addr_format(&first, a->first, sizeof(a->first));
+	nx_addr_format(&last, a->last, sizeof(a->last));
+	avoid = avoid_array(req, &n_avoid);
+	if (avoid)
+		avoid_literal(avoid, n_avoid, &a->avoid);
+	free(avoid);
+	if (!avoid || nx_sbuf_truncated(&a->avoid)) {
+		nx_sbuf_fini(&a->avoid);
+		return nx_err_set(err, ENOMEM, "IPAM: out of memory");
+	}
+	return 0;
+}
+
+void nexsrv_ipam_take_args_fini(struct nexsrv_ipam_take_args *a)
+{
+	nx_sbuf_fini(&a->avoid);
+}
+
 /* The cursor's next address, or the lowest released one (nexodus_ipam_take() in migration
  * 0002), allocated into *out: 1, 0 when the pool must be searched instead, or a negative
  * errno. */
@@ -479,39 +515,31 @@ out:
 static int take_next_set(PGconn *conn, const struct nexsrv_ipam_request *reqs, size_t n, bool *done,
 			 struct nx_addr *out, struct nx_err *err)
 {
-	char bounds[NEXSRV_IPAM_SET_MAX][2][NX_ADDR_STRLEN];
-	struct nx_sbuf lists[NEXSRV_IPAM_SET_MAX], sql;
+	struct nexsrv_ipam_take_args args[NEXSRV_IPAM_SET_MAX];
 	const char *params[2 + 3 * NEXSRV_IPAM_SET_MAX];
 	size_t pos[NEXSRV_IPAM_SET_MAX], k = 0;
+	struct nx_sbuf sql;
 	int np = 2, rc = 0;
 	PGresult *res = NULL;
 
 	nx_sbuf_init(&sql, NULL, 0);
-	for (size_t i = 0; i < n; i++)
-		nx_sbuf_init(&lists[i], NULL, 0);
 	params[0] = reqs[0].vpc_id;
 	params[1] = reqs[0].device_id;
 	nx_sbuf_puts(&sql, "SELECT ");
 	for (size_t i = 0; i < n; i++) {
 		struct nx_addr first, last;
-		struct nx_prefix *avoid;
-		size_t n_avoid;
 
 		if (done[i] || strcmp(reqs[i].vpc_id, reqs[0].vpc_id) != 0 ||
 		    (reqs[i].device_id == NULL) != (reqs[0].device_id == NULL) ||
 		    (reqs[i].device_id && strcmp(reqs[i].device_id, reqs[0].device_id) != 0) ||
 		    nexsrv_ipam_pool_bounds(&reqs[i].pool, &first, &last) < 0)
 			continue; /* on its own, which says what is wrong */
-		avoid = avoid_array(&reqs[i], &n_avoid);
-		if (!avoid) {
-			rc = nx_err_set(err, ENOMEM, "IPAM: out of memory");
+		rc = nexsrv_ipam_take_args(&reqs[i], &args[k], err);
+		if (rc < 0)
 			goto out;
-		}
-		avoid_literal(avoid, n_avoid, &lists[i]);
-		free(avoid);
-		params[np] = nx_addr_format(&first, bounds[i][0], sizeof(bounds[i][0]));
-		params[np + 1] = nx_addr_format(&last, bounds[i][1], sizeof(bounds[i][1]));
-		params[np + 2] = nx_sbuf_str(&lists[i]);
+		params[np] = args[k].first;
+		params[np + 1] = args[k].last;
+		params[np + 2] = nx_sbuf_str(&args[k].avoid);
 		nx_sbuf_printf(&sql,
 			       "%shost(nexodus_ipam_take($1, $%d::inet, $%d::inet, $%d::cidr[], "
 			       "$2::uuid))",
@@ -525,11 +553,6 @@ static int take_next_set(PGconn *conn, const struct nexsrv_ipam_request *reqs, s
 		rc = nx_err_set(err, ENOMEM, "IPAM: out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (nx_sbuf_truncated(&lists[i])) {
-			rc = nx_err_set(err, ENOMEM, "IPAM: out of memory");
-			goto out;
-		}
 	rc = nexsrv_db_exec(conn, nx_sbuf_str(&sql), np, params, &res, err);
 	if (rc < 0)
 		goto out;
@@ -547,8 +570,8 @@ static int take_next_set(PGconn *conn, const struct nexsrv_ipam_request *reqs, s
 	rc = 0;
 out:
 	PQclear(res);
-	for (size_t i = 0; i < n; i++)
-		nx_sbuf_fini(&lists[i]);
+	for (size_t j = 0; j < k; j++)
+		nexsrv_ipam_take_args_fini(&args[j]);
 	nx_sbuf_fini(&sql);
 	return rc;
 }

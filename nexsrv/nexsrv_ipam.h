@@ -13,8 +13,9 @@
  *     released one (its device was deleted), else the next one of the pool's cursor, in
  *     constant time (nexodus_ipam_take() in migration 0002: one statement, the cursor row
  *     locked until commit, so the enrolments of a VPC take addresses in turn and, without
- *     failures, still get the lowest ones); once the cursor has passed the end of the pool,
- *     the pool is searched for the lowest gap;
+ *     failures, still get the lowest ones; an enrolment's INSERT takes them itself, with
+ *     nexodus_ipam_take_or_fail() of migration 0004); once the cursor has passed the end of
+ *     the pool, the pool is searched for the lowest gap;
  *   - the database decides: ipam_allocations has one row per address in use with
  *     PRIMARY KEY (vpc_id, address), so two transactions that pick the same address cannot
  *     both commit it; the loser sees the conflict (INSERT ... ON CONFLICT DO NOTHING) and
@@ -36,6 +37,7 @@
 
 #include "lib/errmsg.h"
 #include "lib/prefix.h"
+#include "lib/strutil.h"
 
 /* Candidates tried by one allocation before it gives up (each costs one INSERT). */
 #define NEXSRV_IPAM_ATTEMPTS 64
@@ -92,6 +94,13 @@ struct nexsrv_ipam_avoid {
 int nexsrv_ipam_advertised(PGconn *conn, const char *vpc_id, const char *exclude_device,
 			   struct nexsrv_ipam_avoid **out, size_t *n, struct nx_err *err);
 
+/* nexsrv_ipam_advertised() in two halves, for a caller that runs the statement along with
+ * others (nexsrv_db_pipeline()): its text ($1 the VPC, $2 the device left out or NULL), and
+ * the reading of its result (rows: what the statement returned). */
+extern const char nexsrv_ipam_advertised_sql[];
+int nexsrv_ipam_advertised_read(const PGresult *res, int rows, struct nexsrv_ipam_avoid **out,
+				size_t *n, struct nx_err *err);
+
 struct nexsrv_ipam_request {
 	const char *vpc_id;
 	/* The device the address is for (it may be inserted later in the same transaction:
@@ -132,6 +141,22 @@ int nexsrv_ipam_allocate(PGconn *conn, const struct nexsrv_ipam_request *req, st
 int nexsrv_ipam_allocate_set(PGconn *conn, const struct nexsrv_ipam_request *reqs, size_t n,
 			     struct nx_addr *out, size_t *failed, char *holder, size_t holder_size,
 			     struct nx_err *err);
+
+/*
+ * For a statement that takes a free address of req->pool itself, as nexsrv_ipam_allocate()
+ * does without a request but in constant time only: nexodus_ipam_take_or_fail(vpc_id,
+ * first, last, avoid, device_id) of migration 0004 returns the address, and fails with
+ * SQLSTATE NXI01 (-ENOSPC from nexsrv_db_exec()) where nexsrv_ipam_allocate() would go on
+ * to search the pool.  Its arguments for req: 0, or -EINVAL (not a pool) or -ENOMEM with err
+ * set; nexsrv_ipam_take_args_fini() frees them.
+ */
+struct nexsrv_ipam_take_args {
+	char first[NX_ADDR_STRLEN], last[NX_ADDR_STRLEN];
+	struct nx_sbuf avoid; /* a cidr[] literal */
+};
+int nexsrv_ipam_take_args(const struct nexsrv_ipam_request *req, struct nexsrv_ipam_take_args *a,
+			  struct nx_err *err);
+void nexsrv_ipam_take_args_fini(struct nexsrv_ipam_take_args *a);
 
 /* Hands the n addresses just allocated in vpc_id to device_id.  0 or a negative errno. */
 int nexsrv_ipam_assign(PGconn *conn, const char *vpc_id, const struct nx_addr *addrs, size_t n,

@@ -330,6 +330,36 @@ def test_ipam_requested_release_and_advertised(env):
     assert status == 409 and body["id"] == d["id"]
 
 
+def test_ipam_cursor_at_the_end_searches_the_pool(env):
+    """Addresses the cursor passed by (an advertised prefix, withdrawn since) are found by
+    searching the pool once the cursor has none left; a full pool is a 409 that leaves
+    nothing behind."""
+    alice, uid = env.person("alice")
+    vpc = private_vpc(alice, uid, "10.40.0.0/29", "fd40::/64")  # usable: .1 to .6
+    vid = vpc["id"]
+    key = reg_key(alice, vid, single_use=True)
+    rk = env.token(key["bearer_token"])
+    # a single-use key with a prefix: the key is marked, the holder elected, in one go
+    status, a, _ = enroll(rk, vid, advertise_cidrs=["10.40.0.0/30"])
+    assert status == 201, a
+    assert a["ipv4_tunnel_ips"][0]["address"] == "10.40.0.4"
+    assert a["advertise_cidrs"] == ["10.40.0.0/30"] and a["active_cidrs"] == ["10.40.0.0/30"]
+    assert env.sql(f"SELECT device_id FROM reg_keys WHERE id = '{key['id']}'") == a["id"]
+    got = [enroll(alice, vid) for _ in range(2)]
+    assert [(s, d["ipv4_tunnel_ips"][0]["address"]) for s, d, _ in got] == \
+        [(201, "10.40.0.5"), (201, "10.40.0.6")]
+    status, body, _ = alice.patch(f"/api/devices/{a['id']}", {"advertise_cidrs": []})
+    assert status == 200, body
+    got = [enroll(alice, vid) for _ in range(3)]
+    assert [(s, d["ipv4_tunnel_ips"][0]["address"]) for s, d, _ in got] == \
+        [(201, "10.40.0.1"), (201, "10.40.0.2"), (201, "10.40.0.3")]
+    before = env.count("ipam_allocations", f"vpc_id = '{vid}'")
+    status, body, _ = enroll(alice, vid)
+    assert status == 409 and "no free address" in body["error"], body
+    assert env.count("ipam_allocations", f"vpc_id = '{vid}'") == before == 12
+    assert env.count("devices", f"vpc_id = '{vid}'") == 6
+
+
 # --- tenancy ---------------------------------------------------------------------------------
 
 

@@ -95,6 +95,7 @@ static void test_sqlstate(void **state)
 	assert_int_equal(nexsrv_db_sqlstate_errno("40P01"), -EAGAIN);
 	assert_int_equal(nexsrv_db_sqlstate_errno("55P03"), -EBUSY);
 	assert_int_equal(nexsrv_db_sqlstate_errno("57014"), -ETIMEDOUT);
+	assert_int_equal(nexsrv_db_sqlstate_errno("NXI01"), -ENOSPC);
 	assert_int_equal(nexsrv_db_sqlstate_errno("08006"), -ENOTCONN);
 	assert_int_equal(nexsrv_db_sqlstate_errno("57P01"), -ENOTCONN);
 	assert_int_equal(nexsrv_db_sqlstate_errno("42P01"), -EIO);
@@ -575,6 +576,131 @@ static void test_transactions(void **state)
 	nexsrv_db_close(db);
 }
 
+/* A body whose first statement reports the isolation level its transaction runs at (so
+ * the BEGIN it carried along was the one asked for), and whose last statements commit. */
+struct pipe_ctx {
+	char isolation[32];
+	bool fail_late; /* the second statement of the committing pipeline fails */
+};
+
+static int pipe_body(PGconn *conn, void *arg, struct nx_err *err)
+{
+	struct pipe_ctx *p = arg;
+	const char *one[] = { "1" }, *two[] = { "2" };
+	struct nexsrv_db_stmt st[] = {
+		{ .sql = "INSERT INTO pipe_t VALUES ($1::int) RETURNING n",
+		  .nparams = 1,
+		  .params = one },
+		{ .sql = p->fail_late ? "INSERT INTO pipe_t VALUES ($1::int / 0)"
+				      : "INSERT INTO pipe_t VALUES ($1::int)",
+		  .nparams = 1,
+		  .params = two },
+		{ .sql = "INSERT INTO pipe_t VALUES (3)" },
+	};
+	PGresult *res = NULL;
+	int rc = nexsrv_db_exec(conn, "SHOW transaction_isolation", 0, NULL, &res, err);
+
+	if (rc != 1)
+		return rc < 0 ? rc : -EIO;
+	snprintf(p->isolation, sizeof(p->isolation), "%s", nexsrv_db_text(res, 0, 0));
+	PQclear(res);
+	rc = nexsrv_db_pipeline(conn, st, 3, true, err);
+	if (rc < 0) {
+		for (size_t i = 0; i < 3; i++)
+			assert_null(st[i].res);
+		return rc;
+	}
+	assert_int_equal(st[0].rows, 1);
+	assert_string_equal(nexsrv_db_text(st[0].res, 0, 0), "1");
+	assert_int_equal(st[1].rows, 1);
+	assert_int_equal(st[2].rows, 1);
+	for (size_t i = 0; i < 3; i++)
+		PQclear(st[i].res);
+	return 5;
+}
+
+static int nothing_body(PGconn *conn, void *arg, struct nx_err *err)
+{
+	(void)conn, (void)arg, (void)err;
+	return 0;
+}
+
+static int64_t count_rows(PGconn *conn, const char *sql)
+{
+	struct nx_err err = { "" };
+	PGresult *res = NULL;
+	int64_t n = -1;
+
+	if (nexsrv_db_exec(conn, sql, 0, NULL, &res, &err) == 1)
+		nexsrv_db_get_int64(res, 0, 0, &n, &err);
+	PQclear(res);
+	return n;
+}
+
+static void test_pipeline(void **state)
+{
+	struct nx_err err = { "" };
+	struct pipe_ctx p = { "", false };
+	struct nexsrv_db *db;
+	struct nexsrv_db_stmt st[NEXSRV_DB_PIPELINE_MAX + 1] = { { .sql = "SELECT 1" } };
+	const char *dup[] = { "7" };
+	PGconn *conn;
+
+	(void)state;
+	NEED_DB();
+	db = open_test_db(1);
+	conn = nexsrv_db_acquire(db, 1000, &err);
+	assert_non_null(conn);
+	must(conn, "CREATE TABLE pipe_t (n int PRIMARY KEY)");
+
+	/* Statements and COMMIT in one round trip; the transaction's own COMMIT is not sent
+	 * again, and the first statement carried the BEGIN of the level asked for. */
+	assert_int_equal(nexsrv_db_run_txn(conn, NEXSRV_DB_SERIALIZABLE, pipe_body, &p, &err), 5);
+	assert_string_equal(p.isolation, "serializable");
+	assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE);
+	assert_int_equal(count_rows(conn, "SELECT count(*) FROM pipe_t"), 3);
+
+	/* A failure stops the pipeline and rolls the whole transaction back. */
+	must(conn, "DELETE FROM pipe_t");
+	p.fail_late = true;
+	nx_err_clear(&err);
+	assert_int_equal(nexsrv_db_run_txn(conn, NEXSRV_DB_READ_COMMITTED, pipe_body, &p, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "division by zero"));
+	assert_string_equal(p.isolation, "read committed");
+	assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE);
+	assert_int_equal(count_rows(conn, "SELECT count(*) FROM pipe_t"), 0);
+
+	/* A unique violation keeps its errno through the pipeline, outside a transaction too. */
+	must(conn, "INSERT INTO pipe_t VALUES (7)");
+	st[0] = (struct nexsrv_db_stmt){ .sql = "INSERT INTO pipe_t VALUES ($1::int)",
+					 .nparams = 1,
+					 .params = dup };
+	assert_int_equal(nexsrv_db_pipeline(conn, st, 1, false, &err), -EEXIST);
+	assert_null(st[0].res);
+	assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE);
+
+	/* A transaction that ran nothing sent nothing, and the connection is as it was. */
+	assert_int_equal(
+		nexsrv_db_run_txn(conn, NEXSRV_DB_READ_COMMITTED, nothing_body, NULL, &err), 0);
+	assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE);
+	assert_int_equal(count_rows(conn, "SELECT count(*) FROM pipe_t"), 1);
+
+	/* Too many statements at once is refused before anything is sent. */
+	for (size_t i = 0; i < NEXSRV_DB_PIPELINE_MAX + 1; i++)
+		st[i] = (struct nexsrv_db_stmt){ .sql = "SELECT 1" };
+	assert_int_equal(nexsrv_db_pipeline(conn, st, NEXSRV_DB_PIPELINE_MAX + 1, false, &err),
+			 -EINVAL);
+	assert_int_equal(nexsrv_db_pipeline(conn, st, NEXSRV_DB_PIPELINE_MAX, false, &err), 0);
+	for (size_t i = 0; i < NEXSRV_DB_PIPELINE_MAX; i++) {
+		assert_int_equal(st[i].rows, 1);
+		PQclear(st[i].res);
+	}
+	must(conn, "DROP TABLE pipe_t");
+	nexsrv_db_release(db, conn);
+	nexsrv_db_close(db);
+}
+
 /* What the listener callback saw. */
 static struct {
 	pthread_mutex_t lock;
@@ -723,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_queries),
 		cmocka_unit_test(test_transactions),
+		cmocka_unit_test(test_pipeline),
 		cmocka_unit_test(test_listen),
 	};
 	const size_t offline = 7;

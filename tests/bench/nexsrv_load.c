@@ -20,17 +20,20 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/errmsg.h"
 #include "lib/strutil.h"
 #include "lib/wgkey.h"
+#include "tests/bench/http_response.h"
 
 #define LINE_MAX_LEN  65536
 #define WAIT_CHANGE_S 10.0
@@ -270,7 +273,9 @@ out:
 /* --- watch ------------------------------------------------------------------------------- */
 
 struct stream {
-	CURL *easy;
+	CURL *easy; /* connects it (CURLOPT_CONNECT_ONLY); then fd is read directly */
+	int fd;
+	struct http_response http;
 	char line[LINE_MAX_LEN];
 	size_t len;
 	bool ready;	    /* saw its first line: the initial list is done */
@@ -302,20 +307,30 @@ static void stream_line(struct stream *s)
 	}
 }
 
-static size_t stream_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+/* Appends up to n bytes of a line to s->line (what does not fit is dropped). */
+static void stream_append(struct stream *s, const char *p, size_t n)
 {
-	struct stream *s = ud;
-	size_t n = size * nmemb;
+	size_t room = LINE_MAX_LEN - 1 - s->len;
 
-	for (size_t i = 0; i < n; i++) {
-		if (ptr[i] == '\n') {
-			stream_line(s);
-			s->len = 0;
-		} else if (s->len < LINE_MAX_LEN - 1) {
-			s->line[s->len++] = ptr[i];
-		}
+	if (n > room)
+		n = room;
+	memcpy(s->line + s->len, p, n);
+	s->len += n;
+}
+
+static void stream_body(void *arg, const char *ptr, size_t n)
+{
+	struct stream *s = arg;
+	const char *p = ptr, *end = ptr + n, *nl;
+
+	/* whole lines at a time: the client must not be what the measurement measures */
+	while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+		stream_append(s, p, (size_t)(nl - p));
+		stream_line(s);
+		s->len = 0;
+		p = nl + 1;
 	}
-	return n;
+	stream_append(s, p, (size_t)(end - p));
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -335,28 +350,39 @@ static double pct(const double *sorted, size_t n, double p)
 	return sorted[i < n ? i : n - 1];
 }
 
-/* The streams are driven through epoll and curl_multi_socket_action, so that a line arriving
- * on one stream costs the work of that stream, not a pass over all W of them. */
+/* libcurl's sockets (the change requests, the streams while they connect) are driven
+ * through epoll and curl_multi_socket_action; once connected, a stream's socket is read
+ * directly (http_response.h).  Either way a line arriving on one stream costs the work of
+ * that stream, not a pass over all W of them.  One epoll set (ep) holds the streams and
+ * libcurl's own set (curl_ep). */
+#define EV_CURL UINT64_MAX /* the event of curl_ep in ep; a stream's is its index */
+
 struct sockdrv {
-	int ep;
+	int ep, curl_ep;
 	long timeout_ms; /* curl's timer: -1 none */
 	double deadline;
+	struct stream *st;
+	bool *ours; /* by descriptor: a stream's socket, read here, not by libcurl */
+	int n_ours;
+	unsigned ended; /* streams that ended since last counted */
 };
 
 static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct sockdrv *d = userp;
-	struct epoll_event ev = { .data.fd = fd };
+	struct epoll_event ev = { .data.u64 = (uint64_t)fd };
 
 	(void)easy;
 	(void)socketp;
+	if (fd >= 0 && fd < d->n_ours && d->ours[fd])
+		return 0;
 	if (what == CURL_POLL_REMOVE) {
-		epoll_ctl(d->ep, EPOLL_CTL_DEL, fd, NULL);
+		epoll_ctl(d->curl_ep, EPOLL_CTL_DEL, fd, NULL);
 		return 0;
 	}
 	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
-	if (epoll_ctl(d->ep, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT)
-		epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev);
+	if (epoll_ctl(d->curl_ep, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT)
+		epoll_ctl(d->curl_ep, EPOLL_CTL_ADD, fd, &ev);
 	return 0;
 }
 
@@ -368,6 +394,60 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 	d->timeout_ms = timeout_ms;
 	d->deadline = timeout_ms >= 0 ? now_s() + (double)timeout_ms / 1e3 : 0;
 	return 0;
+}
+
+static void stream_end(struct sockdrv *d, struct stream *s, const char *why)
+{
+	if (s->done)
+		return;
+	s->done = true;
+	if (++d->ended <= 3)
+		fprintf(stderr, "nexsrv_load: a stream ended: %s\n", why);
+	if (s->fd >= 0)
+		epoll_ctl(d->ep, EPOLL_CTL_DEL, s->fd, NULL);
+}
+
+/* What arrived on a connected stream. */
+static void stream_read(struct sockdrv *d, struct stream *s)
+{
+	static char buf[65536];
+	ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		stream_end(d, s, n == 0 ? "closed by the server" : strerror(errno));
+		return;
+	}
+	switch (http_response_feed(&s->http, buf, (size_t)n)) {
+	case 0:
+		break;
+	case 1:
+		stream_end(d, s, "the response ended");
+		break;
+	default:
+		stream_end(d, s, s->http.status ? "HTTP status other than 200" : "bad response");
+		break;
+	}
+}
+
+/* A stream libcurl has connected: from here on its socket is read here. */
+static void stream_start(struct sockdrv *d, struct stream *s, const char *request, size_t len)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)(s - d->st) };
+	curl_socket_t fd = CURL_SOCKET_BAD;
+
+	if (curl_easy_getinfo(s->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+	    fd == CURL_SOCKET_BAD || fd >= d->n_ours) {
+		stream_end(d, s, "no socket after connecting");
+		return;
+	}
+	s->fd = fd;
+	d->ours[fd] = true;
+	epoll_ctl(d->curl_ep, EPOLL_CTL_DEL, fd, NULL);
+	if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len ||
+	    epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		stream_end(d, s, strerror(errno));
 }
 
 /* Waits up to timeout_ms for activity, then lets the transfers concerned make progress. */
@@ -385,15 +465,26 @@ static void pump(CURLM *multi, struct sockdrv *d, int timeout_ms)
 	}
 	n = epoll_wait(d->ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), wait);
 	for (int i = 0; i < n; i++) {
-		int flags = 0;
+		struct epoll_event cevs[64];
+		int m;
 
-		if (evs[i].events & EPOLLIN)
-			flags |= CURL_CSELECT_IN;
-		if (evs[i].events & EPOLLOUT)
-			flags |= CURL_CSELECT_OUT;
-		if (evs[i].events & (EPOLLERR | EPOLLHUP))
-			flags |= CURL_CSELECT_ERR;
-		curl_multi_socket_action(multi, evs[i].data.fd, flags, &running);
+		if (evs[i].data.u64 != EV_CURL) {
+			stream_read(d, &d->st[evs[i].data.u64]);
+			continue;
+		}
+		m = epoll_wait(d->curl_ep, cevs, (int)(sizeof(cevs) / sizeof(cevs[0])), 0);
+		for (int j = 0; j < m; j++) {
+			int flags = 0;
+
+			if (cevs[j].events & EPOLLIN)
+				flags |= CURL_CSELECT_IN;
+			if (cevs[j].events & EPOLLOUT)
+				flags |= CURL_CSELECT_OUT;
+			if (cevs[j].events & (EPOLLERR | EPOLLHUP))
+				flags |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(multi, (curl_socket_t)cevs[j].data.u64, flags,
+						 &running);
+		}
 	}
 	if (d->timeout_ms >= 0 && now_s() >= d->deadline) {
 		d->timeout_ms = -1;
@@ -401,20 +492,49 @@ static void pump(CURLM *multi, struct sockdrv *d, int timeout_ms)
 	}
 }
 
+/* The request a stream sends once connected, into buf: its length, 0 when it does not fit
+ * or the URL is not http:// (the streams are read from their sockets as they are). */
+static size_t watch_request(const char *url, const char *token, const char *body, char *buf,
+			    size_t size)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	CURLU *u = curl_url();
+	int n = -1;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && strcmp(scheme, "http") == 0)
+		n = snprintf(buf, size,
+			     "POST %s HTTP/1.1\r\nHost: %s:%s\r\n%s%s%sContent-Type: "
+			     "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			     path, host, port, token ? "Authorization: Bearer " : "",
+			     token ? token : "", token ? "\r\n" : "", strlen(body), body);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
 static int cmd_watch(const struct opts *o)
 {
 	struct stream *st = NULL;
 	double *samples = NULL, t_sent = 0, t0, t_open, cpu0 = -1, cpu1 = -1, cpu_open = -1;
-	char endpoint[1024], auth[512], patch_url[1024], body[256], mark_buf[64], trig_body[128];
+	char endpoint[1024], auth[512], patch_url[1024], body[256], mark_buf[64], trig_body[128],
+		request[2048];
 	const char *mark = NULL, *watch_body;
 	struct curl_slist *hdrs = NULL;
 	unsigned pending = 0, cur_seq = 0, ready, lost = 0, missed = 0, progress = 0;
 	double t_progress;
-	size_t nsamples = 0, base, slots;
+	size_t nsamples = 0, base, slots, request_len;
+	struct rlimit nofile;
 	CURLM *multi = NULL;
 	CURL *trig = NULL;
 	long rss0 = -1, rss_open = -1, rss1 = -1, rss2 = -1;
-	struct sockdrv drv = { .ep = -1, .timeout_ms = -1 };
+	struct sockdrv drv = { .ep = -1, .curl_ep = -1, .timeout_ms = -1 };
 	int rc = 1;
 
 	if (!o->trigger && (!o->vpc || !o->token || !o->device)) {
@@ -430,6 +550,12 @@ static int cmd_watch(const struct opts *o)
 	snprintf(patch_url, sizeof(patch_url), "%s/api/devices/%s", o->url,
 		 o->device ? o->device : "");
 	watch_body = "[{\"kind\":\"device\",\"gt_revision\":0}]";
+	request_len = watch_request(endpoint, o->token, watch_body, request, sizeof(request));
+	if (!request_len) {
+		fprintf(stderr, "nexsrv_load watch: %s: the streams are read over http:// only\n",
+			endpoint);
+		return 2;
+	}
 	if (o->token) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", o->token);
 		hdrs = curl_slist_append(hdrs, auth);
@@ -437,14 +563,22 @@ static int cmd_watch(const struct opts *o)
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	st = calloc(o->watchers, sizeof(*st));
+	drv.st = st;
+	drv.n_ours = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (1u << 24)
+			     ? (int)nofile.rlim_cur
+			     : 1 << 24;
+	drv.ours = calloc((size_t)drv.n_ours, sizeof(*drv.ours));
 	samples = calloc((size_t)o->watchers * o->count + 1, sizeof(*samples));
 	multi = curl_multi_init();
 	trig = curl_easy_init();
-	if (!st || !samples || !multi || !trig || !hdrs)
+	if (!st || !samples || !multi || !trig || !hdrs || !drv.ours)
 		goto out;
 	drv.ep = epoll_create1(EPOLL_CLOEXEC);
-	if (drv.ep < 0) {
-		perror("nexsrv_load: epoll_create1");
+	drv.curl_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (drv.ep < 0 || drv.curl_ep < 0 ||
+	    epoll_ctl(drv.ep, EPOLL_CTL_ADD, drv.curl_ep,
+		      &(struct epoll_event){ .events = EPOLLIN, .data.u64 = EV_CURL }) < 0) {
+		perror("nexsrv_load: epoll");
 		goto out;
 	}
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)o->watchers + 16);
@@ -490,6 +624,8 @@ static int cmd_watch(const struct opts *o)
 		struct stream *s = &st[i];
 		char src[32];
 
+		s->fd = -1;
+		http_response_init(&s->http, stream_body, s);
 		s->easy = curl_easy_init();
 		if (!s->easy)
 			goto out;
@@ -503,12 +639,10 @@ static int cmd_watch(const struct opts *o)
 			 i / PER_SOURCE_IP % 250 + 1);
 		curl_easy_setopt(s->easy, CURLOPT_URL, endpoint);
 		curl_easy_setopt(s->easy, CURLOPT_INTERFACE, src);
-		curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, watch_body);
-		curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, stream_cb);
-		curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+		curl_easy_setopt(s->easy, CURLOPT_CONNECT_ONLY, 1L);
 		curl_easy_setopt(s->easy, CURLOPT_PRIVATE, (char *)s);
 		curl_easy_setopt(s->easy, CURLOPT_TCP_NODELAY, 1L);
+		curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
 		curl_multi_add_handle(multi, s->easy);
 	}
 
@@ -520,21 +654,23 @@ static int cmd_watch(const struct opts *o)
 
 		pump(multi, &drv, 100);
 		while ((m = curl_multi_info_read(multi, &left))) {
+			struct stream *s;
 			char *p;
 
 			if (m->msg != CURLMSG_DONE)
 				continue;
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &p);
-			if (!((struct stream *)(void *)p)->done) {
-				((struct stream *)(void *)p)->done = true;
-				if (++lost <= 3)
-					fprintf(stderr, "nexsrv_load: a stream ended: %s\n",
-						curl_easy_strerror(m->data.result));
-			}
+			s = (struct stream *)(void *)p;
+			if (m->data.result == CURLE_OK)
+				stream_start(&drv, s, request, request_len);
+			else
+				stream_end(&drv, s, curl_easy_strerror(m->data.result));
 		}
-		ready = 0;
-		for (unsigned i = 0; i < o->watchers; i++)
+		ready = lost = 0;
+		for (unsigned i = 0; i < o->watchers; i++) {
 			ready += st[i].ready && !st[i].done;
+			lost += st[i].done;
+		}
 		if (ready + lost >= o->watchers)
 			break;
 		if (ready + lost != progress) {
@@ -634,6 +770,9 @@ static int cmd_watch(const struct opts *o)
 		cpu1 = proc_cpu_s(o->pid);
 	}
 
+	lost = 0;
+	for (unsigned i = 0; i < o->watchers; i++)
+		lost += st[i].done;
 	/* missed deliveries are counted apart, not as latencies */
 	qsort(samples, nsamples, sizeof(*samples), cmp_double);
 	printf("watch: %zu deliveries of %u changes to %u streams: p50 %.2f ms, p99 %.2f ms, "
@@ -674,6 +813,9 @@ out:
 	free(samples);
 	if (drv.ep >= 0)
 		close(drv.ep);
+	if (drv.curl_ep >= 0)
+		close(drv.curl_ep);
+	free(drv.ours);
 	return rc;
 }
 
@@ -714,6 +856,8 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines reach a pipe as they happen */
+	signal(SIGPIPE, SIG_IGN);	  /* (CURLOPT_NOSIGNAL: libcurl leaves it to us) */
 	cmd = argv[1];
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {

@@ -45,6 +45,7 @@
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "lib/strutil.h"
+#include "lib/worker.h"
 #include "nexsrv/nexsrv.h"
 #include "nexsrv/nexsrv_api_net.h"
 #include "nexsrv/nexsrv_auth.h"
@@ -58,6 +59,9 @@ NX_DEBUG_DECLARE(nexsrv_watch);
 #define FETCH_RETRY_MS	  1000 /* after a failed fetch */
 #define CATCH_UP_ATTEMPTS 4
 #define HEARTBEAT_TICK_MS 100 /* heartbeats go out in slices this far apart */
+/* A VPC with this many streams gets a change from two threads, half the streams each: the
+ * kernel's send is most of a delivery, and one thread's sends leave a CPU idle. */
+#define FANOUT_SPLIT_MIN  2048
 #define NEVER		  UINT64_MAX
 
 #define MSG_BEHIND                                                                        \
@@ -104,6 +108,8 @@ struct watcher {
 	time_t since;
 	struct watcher *hb_prev, *hb_next; /* the streams of its heartbeat tick */
 	unsigned hb_slot;
+	struct watcher *fail_next; /* streams a delivery could not write to */
+	int fail_rc;
 };
 
 struct offline_job {
@@ -128,6 +134,8 @@ struct nexsrv_watch {
 	unsigned n_slots, next_slot;	  /* ticks per interval; the next stream's */
 	size_t n_streams, n_vpcs;
 	uint64_t events, ended_behind;
+	struct nx_worker *fanout; /* the other half of a big delivery; NULL: none */
+	size_t split_min;	  /* streams of a VPC from which it is used */
 };
 
 static uint64_t now_ms(void)
@@ -516,15 +524,11 @@ static void end_into(struct nexsrv_watch *hub, struct watcher *w, int code, cons
 	}
 }
 
-/* Queues a line on a live stream (lock held), by reference: the same bytes for every
- * stream; a stream that cannot take it ends. */
-static void send_line(struct nexsrv_watch *hub, struct watcher *w, struct nexsrv_shared *line,
-		      struct watcher **ending)
+/* A stream that could not take a line (rc from nexsrv_stream_write_shared()) ends (lock
+ * held). */
+static void send_failed(struct nexsrv_watch *hub, struct watcher *w, int rc,
+			struct watcher **ending)
 {
-	int rc = line ? nexsrv_stream_write_shared(w->stream, line) : -ENOMEM;
-
-	if (rc == 0)
-		return;
 	if (rc == -ENOBUFS) {
 		hub->ended_behind++;
 		nx_info("watch: ending the stream of %s on VPC %s: its client does not keep up",
@@ -533,6 +537,17 @@ static void send_line(struct nexsrv_watch *hub, struct watcher *w, struct nexsrv
 	} else {
 		end_into(hub, w, 0, NULL, ending);
 	}
+}
+
+/* Queues a line on a live stream (lock held), by reference: the same bytes for every
+ * stream; a stream that cannot take it ends. */
+static void send_line(struct nexsrv_watch *hub, struct watcher *w, struct nexsrv_shared *line,
+		      struct watcher **ending)
+{
+	int rc = line ? nexsrv_stream_write_shared(w->stream, line) : -ENOMEM;
+
+	if (rc != 0)
+		send_failed(hub, w, rc, ending);
 }
 
 /* The close callback: the client went away or the server is stopping. */
@@ -551,30 +566,79 @@ static void stream_closed(struct nexsrv_stream *s, void *arg)
 		finish(w);
 }
 
-/* Gives the live streams of v the event ev (lock held).  A delete that ends streams (the
- * VPC's own, a device token's device) only marks them: the rest of the same commit (the
- * cascaded deletes) still reaches them first. */
-static void deliver_one(struct nexsrv_watch *hub, struct watch_vpc *v,
-			const struct nexsrv_watch_event *ev, struct watcher **ending)
-{
-	struct watcher *w, *next;
-	bool vpc_gone = ev->kind == NEXSRV_WATCH_VPC && ev->deleted && strcmp(ev->id, v->id) == 0;
+/* count streams of a VPC from first on, given one event.  Runs on the hub's thread, or on
+ * its fan-out worker while the hub's thread holds the lock and does the other half: it
+ * only writes to its own streams, and leaves the streams it could not write to on failed
+ * (the list of the VPC's streams must not change under the other half). */
+struct fanout_part {
+	const struct nexsrv_watch_event *ev;
+	bool vpc_gone;
+	struct watcher *first;
+	size_t count;
+	struct watcher *failed;
+};
 
-	for (w = v->watchers; w; w = next) {
-		next = w->next;
+static void deliver_part(void *arg)
+{
+	struct fanout_part *p = arg;
+	const struct nexsrv_watch_event *ev = p->ev;
+	struct watcher *w = p->first;
+
+	for (size_t i = 0; w && i < p->count; w = w->next, i++) {
 		if (!w->live || ev->revision <= w->last)
 			continue;
 		w->last = ev->revision;
-		if (nexsrv_watch_filter_match(&w->filter, ev->kind, ev->key))
-			send_line(hub, w, ev->shared, ending);
-		if (w->ended)
-			continue;
-		if (vpc_gone)
+		if (nexsrv_watch_filter_match(&w->filter, ev->kind, ev->key)) {
+			int rc = ev->shared ? nexsrv_stream_write_shared(w->stream, ev->shared)
+					    : -ENOMEM;
+
+			if (rc != 0) {
+				w->fail_rc = rc;
+				w->fail_next = p->failed;
+				p->failed = w;
+				continue;
+			}
+		}
+		if (p->vpc_gone)
 			w->gone = NEXSRV_WATCH_ERR_VPC_GONE;
 		else if (ev->kind == NEXSRV_WATCH_DEVICE && ev->deleted && w->own_device[0] &&
 			 strcmp(ev->id, w->own_device) == 0)
 			w->gone = NEXSRV_WATCH_ERR_DEVICE_GONE;
 	}
+}
+
+/* Gives the live streams of v the event ev (lock held), from two threads when v has many.
+ * A delete that ends streams (the VPC's own, a device token's device) only marks them: the
+ * rest of the same commit (the cascaded deletes) still reaches them first. */
+static void deliver_one(struct nexsrv_watch *hub, struct watch_vpc *v,
+			const struct nexsrv_watch_event *ev, struct watcher **ending)
+{
+	struct fanout_part part[2] = { {
+		.ev = ev,
+		.vpc_gone =
+			ev->kind == NEXSRV_WATCH_VPC && ev->deleted && strcmp(ev->id, v->id) == 0,
+		.first = v->watchers,
+		.count = SIZE_MAX,
+	} };
+	bool split = hub->fanout && v->n_watchers >= hub->split_min;
+	struct watcher *w, *next;
+
+	if (split) {
+		part[1] = part[0];
+		part[0].count = v->n_watchers / 2;
+		part[1].count = SIZE_MAX;
+		for (size_t i = 0; i < part[0].count && part[1].first; i++)
+			part[1].first = part[1].first->next;
+		nx_worker_run(hub->fanout, deliver_part, &part[1]);
+	}
+	deliver_part(&part[0]);
+	if (split)
+		nx_worker_wait(hub->fanout);
+	for (int h = 0; h < 2; h++)
+		for (w = part[h].failed; w; w = next) {
+			next = w->fail_next;
+			send_failed(hub, w, w->fail_rc, ending);
+		}
 }
 
 /* Appends fetched events to v's log and gives them to its streams (lock held); takes the
@@ -962,6 +1026,7 @@ static void hub_free(struct nexsrv_watch *hub)
 		hub->offline = j->next;
 		free(j);
 	}
+	nx_worker_free(hub->fanout);
 	pthread_cond_destroy(&hub->cond);
 	pthread_mutex_destroy(&hub->lock);
 	free(hub->heartbeat_slots);
@@ -981,6 +1046,20 @@ static unsigned heartbeat_interval_ms(void)
 	return NEXSRV_WATCH_HEARTBEAT_S * 1000;
 }
 
+static size_t fanout_split_min(void)
+{
+	const char *s = getenv(NEXSRV_WATCH_FANOUT_SPLIT_ENV);
+	unsigned long long v;
+
+	if (s && nx_parse_uint(s, 2, 1000000, &v, NULL) == 0) {
+		nx_notice("watch: changes to %llu streams or more from two threads (%s, for tests "
+			  "only)",
+			  v, NEXSRV_WATCH_FANOUT_SPLIT_ENV);
+		return (size_t)v;
+	}
+	return FANOUT_SPLIT_MIN;
+}
+
 int nexsrv_watch_start(struct nexsrv *srv, struct nx_err *err)
 {
 	struct nexsrv_watch *hub;
@@ -995,6 +1074,7 @@ int nexsrv_watch_start(struct nexsrv *srv, struct nx_err *err)
 		return nx_err_set(err, ENOMEM, "watch: out of memory");
 	hub->srv = srv;
 	hub->heartbeat_ms = heartbeat_interval_ms();
+	hub->split_min = fanout_split_min();
 	hub->n_slots = hub->heartbeat_ms >= 2 * HEARTBEAT_TICK_MS
 			       ? hub->heartbeat_ms / HEARTBEAT_TICK_MS
 			       : 1;
@@ -1012,7 +1092,11 @@ int nexsrv_watch_start(struct nexsrv *srv, struct nx_err *err)
 	sigfillset(&all); /* signals are the main thread's */
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = -pthread_create(&hub->thread, NULL, hub_main, hub);
+	hub->fanout = rc == 0 ? nx_worker_new("nexsrv-fanout") : NULL;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0 && !hub->fanout)
+		nx_warn("watch: no second thread for big fan-outs (%s): one does it all",
+			strerror(errno));
 	if (rc < 0) {
 		hub_free(hub);
 		return nx_err_set(err, -rc, "watch: cannot start a thread: %s", strerror(-rc));

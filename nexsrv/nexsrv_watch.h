@@ -58,12 +58,15 @@ struct nexsrv_watch;
 #define NEXSRV_WATCH_CONTENT_TYPE "application/json;stream=watch"
 
 /* An empty line this often on every stream, so that proxies and clients see it alive. */
-#define NEXSRV_WATCH_HEARTBEAT_S   5
+#define NEXSRV_WATCH_HEARTBEAT_S      5
 /* Test-only: the heartbeat interval in milliseconds, read once when the hub starts, so
  * that a lab test need not wait 5 s.  Not a configuration knob. */
-#define NEXSRV_WATCH_HEARTBEAT_ENV "NEXSRV_TEST_WATCH_HEARTBEAT_MS"
+#define NEXSRV_WATCH_HEARTBEAT_ENV    "NEXSRV_TEST_WATCH_HEARTBEAT_MS"
+/* Test-only: from how many streams a VPC's changes go out from two threads (normally
+ * thousands), so that a lab test's few streams take that path too. */
+#define NEXSRV_WATCH_FANOUT_SPLIT_ENV "NEXSRV_TEST_WATCH_FANOUT_SPLIT"
 /* How often tombstones older than cfg.tombstone_retention_s are purged. */
-#define NEXSRV_WATCH_GC_INTERVAL_S 60
+#define NEXSRV_WATCH_GC_INTERVAL_S    60
 
 /* A VPC's change log keeps at most this many recent events and bytes of lines. */
 #define NEXSRV_WATCH_LOG_EVENTS	 512

@@ -37,6 +37,7 @@ from fixtures import PG_BIN
 from lab import wait_until
 
 HEARTBEAT_ENV = "NEXSRV_TEST_WATCH_HEARTBEAT_MS"
+FANOUT_SPLIT_ENV = "NEXSRV_TEST_WATCH_FANOUT_SPLIT"
 HEARTBEAT_MS = 500
 CONTENT_TYPE = "application/json;stream=watch"
 
@@ -152,13 +153,16 @@ class Env(nexsrv_env.Env):
 
 @pytest.fixture(scope="module")
 def env(postgres_cluster):
+    # Two streams of a VPC are enough for its changes to go out from two threads here.
     os.environ[HEARTBEAT_ENV] = str(HEARTBEAT_MS)
+    os.environ[FANOUT_SPLIT_ENV] = "2"
     try:
         with nexsrv_env.nexsrv_env(postgres_cluster, "test_api_events",
                                    extra=nexsrv_env.NO_RATE_LIMIT, env_class=Env) as e:
             yield e
     finally:
         del os.environ[HEARTBEAT_ENV]
+        del os.environ[FANOUT_SPLIT_ENV]
 
 
 def pubkey():
@@ -636,15 +640,25 @@ def test_200_idle_streams_one_vpc(env):
 
 
 def test_slow_client_is_cut_off(env):
+    """A client that reads nothing is ended; the streams beside it, which the other half of
+    a two-thread delivery may serve, get every change."""
     alice, uid = env.person("alice")
     dev = enroll(alice, uid)
+    readers = [env.watch(alice, uid, [{"kind": "device-metadata"}]) for _ in range(2)]
     w = env.watch(alice, uid, [{"kind": "device-metadata"}], rcvbuf=4096, read=False)
     try:
         assert w.status == 200
+        for r in readers:
+            assert r.next(timeout=10) == tail("device-metadata")
         big = {"blob": "x" * (900 * 1024)}
         for i in range(16):  # ~14 MB for a client that reads nothing
             status, _, _ = alice.put(f"/api/devices/{dev['id']}/metadata/big{i}", big)
             assert status == 200
+        for r in readers:
+            keys = [r.next(timeout=10)["value"]["key"] for _ in range(16)]
+            assert keys == [f"big{i}" for i in range(16)], keys
+        for r in readers:
+            r.close()
         wait_until(lambda: not [s for s in json.loads(env.daemon.vty(
             b"show nexodus watchers json")[0])["watchers"] if s["vpc_id"] == uid],
             timeout=10, what="the stream ended by the server")
@@ -660,6 +674,8 @@ def test_slow_client_is_cut_off(env):
         assert last["type"] == "error" and last["value"]["code"] == 503, last.get("type")
     finally:
         w.close()
+        for r in readers:
+            r.close()
 
 
 def test_heartbeat_and_show_watchers(env):

@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/bench/bench_util.h"
+
 #define MAX_SENDERS 8
 #define WAIT_S	    10.0
 
@@ -54,21 +56,6 @@ struct sender {
 	size_t len;
 	int err;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 static void *send_all(void *arg)
 {
@@ -109,13 +96,13 @@ static int reader(const struct opts *o, const struct sockaddr_in *to, struct sha
 		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
 	}
 	for (unsigned k = 1; k <= o->count; k++) {
-		double start = now_s();
+		double start = bench_now_s();
 		unsigned got = 0;
 
 		while (got < o->streams) {
 			int n = epoll_wait(ep, evs, 256, 100);
 
-			if (now_s() - start > WAIT_S + 1) {
+			if (bench_now_s() - start > WAIT_S + 1) {
 				fprintf(stderr, "fanout_floor: change %u: %u of %u arrived\n", k,
 					got, o->streams);
 				sh->failed = 1;
@@ -131,14 +118,14 @@ static int reader(const struct opts *o, const struct sockaddr_in *to, struct sha
 				got_bytes[i] += (size_t)r;
 				if (got_bytes[i] >= (size_t)k * o->size &&
 				    got_bytes[i] - (size_t)r < (size_t)k * o->size) {
-					lat[n_lat++] = now_s() - sh->t_sent;
+					lat[n_lat++] = bench_now_s() - sh->t_sent;
 					got++;
 				}
 			}
 		}
 		sh->received = (int)k;
 	}
-	qsort(lat, n_lat, sizeof(*lat), cmp_double);
+	qsort(lat, n_lat, sizeof(*lat), bench_cmp_double);
 	printf("floor: %zu deliveries of %u changes to %u streams (%u sender thread%s, %u "
 	       "bytes): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 	       n_lat, o->count, o->streams, o->senders, o->senders == 1 ? "" : "s", o->size,
@@ -195,7 +182,7 @@ static int run(const struct opts *o)
 		double start;
 
 		usleep(50 * 1000); /* let the previous change settle */
-		sh->t_sent = now_s();
+		sh->t_sent = bench_now_s();
 		for (unsigned s = 0; s < o->senders; s++) {
 			unsigned from = o->streams * s / o->senders;
 
@@ -215,8 +202,8 @@ static int run(const struct opts *o)
 				fprintf(stderr, "fanout_floor: send: %s\n", strerror(snd[s].err));
 				goto out;
 			}
-		for (start = now_s(); sh->received < (int)k && !sh->failed;) {
-			if (now_s() - start > WAIT_S)
+		for (start = bench_now_s(); sh->received < (int)k && !sh->failed;) {
+			if (bench_now_s() - start > WAIT_S)
 				goto out;
 			usleep(1000);
 		}

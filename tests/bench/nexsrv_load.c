@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "lib/errmsg.h"
 #include "lib/strutil.h"
 #include "lib/wgkey.h"
+#include "tests/bench/bench_util.h"
 #include "tests/bench/http_response.h"
 
 #define LINE_MAX_LEN  65536
@@ -49,16 +51,9 @@ struct opts {
 	unsigned concurrency;
 	unsigned count;
 	unsigned watchers;
+	unsigned readers; /* threads reading the streams */
 	long pid;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int parse_uint_opt(const char *name, const char *s, unsigned *out)
 {
@@ -204,7 +199,7 @@ static int cmd_enroll(const struct opts *o)
 			goto out;
 	}
 
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (unsigned i = 0; i < o->concurrency && started < o->count; i++, started++) {
 		if (enroll_prepare(&reqs[i], o, endpoint, started) < 0)
 			goto out;
@@ -246,7 +241,7 @@ static int cmd_enroll(const struct opts *o)
 		if (running)
 			curl_multi_poll(multi, NULL, 0, 1000, NULL);
 	} while (running);
-	dt = now_s() - t0;
+	dt = bench_now_s() - t0;
 
 	printf("enroll: %u enrolled, %u failed (HTTP 4xx %u, 5xx %u, no answer %u) in %.3f s, "
 	       "%u in flight\n",
@@ -275,6 +270,7 @@ out:
 struct stream {
 	CURL *easy; /* connects it (CURLOPT_CONNECT_ONLY); then fd is read directly */
 	int fd;
+	int ep; /* its reader's epoll set */
 	struct http_response http;
 	char line[LINE_MAX_LEN];
 	size_t len;
@@ -291,19 +287,26 @@ struct stream {
 
 static void stream_line(struct stream *s)
 {
+	const char *mark;
+	unsigned seq;
+
 	s->line[s->len] = '\0';
 	if (s->len == 0)
 		return; /* keep-alive */
-	if (!s->ready) {
+	if (!__atomic_load_n(&s->ready, __ATOMIC_RELAXED)) {
 		if (strstr(s->line, "\"tail\""))
-			s->ready = true;
+			__atomic_store_n(&s->ready, true, __ATOMIC_RELAXED);
 		return;
 	}
-	if (*s->mark && s->armed_seq == *s->cur_seq && s->got_seq != *s->cur_seq &&
-	    strstr(s->line, *s->mark)) {
-		s->got_seq = *s->cur_seq;
-		*s->sample = now_s() - *s->t_sent;
-		(*s->pending)--;
+	/* The change under way: its number published last (release) by the main thread, after
+	 * what goes with it. */
+	seq = __atomic_load_n(s->cur_seq, __ATOMIC_ACQUIRE);
+	mark = __atomic_load_n(s->mark, __ATOMIC_RELAXED);
+	if (mark && __atomic_load_n(&s->armed_seq, __ATOMIC_RELAXED) == seq && s->got_seq != seq &&
+	    strstr(s->line, mark)) {
+		s->got_seq = seq;
+		*__atomic_load_n(&s->sample, __ATOMIC_RELAXED) = bench_now_s() - *s->t_sent;
+		__atomic_fetch_sub(s->pending, 1, __ATOMIC_RELEASE);
 	}
 }
 
@@ -333,13 +336,6 @@ static void stream_body(void *arg, const char *ptr, size_t n)
 	stream_append(s, p, (size_t)(end - p));
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double pct(const double *sorted, size_t n, double p)
 {
 	size_t i;
@@ -350,21 +346,30 @@ static double pct(const double *sorted, size_t n, double p)
 	return sorted[i < n ? i : n - 1];
 }
 
-/* libcurl's sockets (the change requests, the streams while they connect) are driven
- * through epoll and curl_multi_socket_action; once connected, a stream's socket is read
- * directly (http_response.h).  Either way a line arriving on one stream costs the work of
- * that stream, not a pass over all W of them.  One epoll set (ep) holds the streams and
- * libcurl's own set (curl_ep). */
-#define EV_CURL UINT64_MAX /* the event of curl_ep in ep; a stream's is its index */
+/* libcurl's sockets (the change requests, the streams while they connect) are driven by
+ * the main thread through epoll and curl_multi_socket_action; once connected, a stream's
+ * socket is read directly (http_response.h) by one of the reader threads, each with an
+ * epoll set of its own: the client reads on as many CPUs as the server writes from.  A line
+ * arriving on one stream costs the work of that stream, not a pass over all W of them. */
+#define MAX_READERS 8
+
+struct reader {
+	pthread_t thread;
+	int ep;
+	struct sockdrv *d;
+};
 
 struct sockdrv {
-	int ep, curl_ep;
+	int curl_ep;
 	long timeout_ms; /* curl's timer: -1 none */
 	double deadline;
 	struct stream *st;
 	bool *ours; /* by descriptor: a stream's socket, read here, not by libcurl */
 	int n_ours;
-	unsigned ended; /* streams that ended since last counted */
+	unsigned ended; /* streams that ended (atomic) */
+	struct reader readers[MAX_READERS];
+	unsigned n_readers;
+	bool stop; /* (atomic) */
 };
 
 static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -392,49 +397,56 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 	(void)multi;
 	d->timeout_ms = timeout_ms;
-	d->deadline = timeout_ms >= 0 ? now_s() + (double)timeout_ms / 1e3 : 0;
+	d->deadline = timeout_ms >= 0 ? bench_now_s() + (double)timeout_ms / 1e3 : 0;
 	return 0;
 }
 
 static void stream_end(struct sockdrv *d, struct stream *s, const char *why)
 {
-	if (s->done)
+	if (__atomic_load_n(&s->done, __ATOMIC_RELAXED))
 		return;
-	s->done = true;
-	if (++d->ended <= 3)
+	__atomic_store_n(&s->done, true, __ATOMIC_RELAXED);
+	if (__atomic_add_fetch(&d->ended, 1, __ATOMIC_RELAXED) <= 3)
 		fprintf(stderr, "nexsrv_load: a stream ended: %s\n", why);
-	if (s->fd >= 0)
-		epoll_ctl(d->ep, EPOLL_CTL_DEL, s->fd, NULL);
+	if (s->fd >= 0 && s->ep >= 0)
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->fd, NULL);
 }
 
-/* What arrived on a connected stream. */
+/* The socket is in the epoll set edge-triggered (one readiness check per arrival, not two):
+ * read until a read comes back short, which empties it. */
 static void stream_read(struct sockdrv *d, struct stream *s)
 {
-	static char buf[65536];
-	ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	char buf[65536]; /* on the reader's own stack */
+	ssize_t n;
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		stream_end(d, s, n == 0 ? "closed by the server" : strerror(errno));
-		return;
-	}
-	switch (http_response_feed(&s->http, buf, (size_t)n)) {
-	case 0:
-		break;
-	case 1:
-		stream_end(d, s, "the response ended");
-		break;
-	default:
-		stream_end(d, s, s->http.status ? "HTTP status other than 200" : "bad response");
-		break;
-	}
+	do {
+		n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			stream_end(d, s, n == 0 ? "closed by the server" : strerror(errno));
+			return;
+		}
+		switch (http_response_feed(&s->http, buf, (size_t)n)) {
+		case 0:
+			break;
+		case 1:
+			stream_end(d, s, "the response ended");
+			return;
+		default:
+			stream_end(d, s,
+				   s->http.status ? "HTTP status other than 200" : "bad response");
+			return;
+		}
+	} while (n == (ssize_t)sizeof(buf));
 }
 
 /* A stream libcurl has connected: from here on its socket is read here. */
 static void stream_start(struct sockdrv *d, struct stream *s, const char *request, size_t len)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)(s - d->st) };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = (uint64_t)(s - d->st) };
 	curl_socket_t fd = CURL_SOCKET_BAD;
 
 	if (curl_easy_getinfo(s->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
@@ -443,53 +455,86 @@ static void stream_start(struct sockdrv *d, struct stream *s, const char *reques
 		return;
 	}
 	s->fd = fd;
+	s->ep = d->readers[(size_t)(s - d->st) % d->n_readers].ep;
 	d->ours[fd] = true;
 	epoll_ctl(d->curl_ep, EPOLL_CTL_DEL, fd, NULL);
 	if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len ||
-	    epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
 		stream_end(d, s, strerror(errno));
 }
 
-/* Waits up to timeout_ms for activity, then lets the transfers concerned make progress. */
+/* Waits up to timeout_ms for libcurl's sockets, then lets the transfers concerned make
+ * progress. */
 static void pump(CURLM *multi, struct sockdrv *d, int timeout_ms)
 {
-	struct epoll_event evs[256];
+	struct epoll_event evs[64];
 	int n, running, wait = timeout_ms;
 
 	if (d->timeout_ms >= 0) {
-		double left = d->deadline - now_s();
+		double left = d->deadline - bench_now_s();
 		int left_ms = left > 0 ? (int)(left * 1e3) + 1 : 0;
 
 		if (left_ms < wait)
 			wait = left_ms;
 	}
-	n = epoll_wait(d->ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), wait);
+	n = epoll_wait(d->curl_ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), wait);
 	for (int i = 0; i < n; i++) {
-		struct epoll_event cevs[64];
-		int m;
+		int flags = 0;
 
-		if (evs[i].data.u64 != EV_CURL) {
-			stream_read(d, &d->st[evs[i].data.u64]);
-			continue;
-		}
-		m = epoll_wait(d->curl_ep, cevs, (int)(sizeof(cevs) / sizeof(cevs[0])), 0);
-		for (int j = 0; j < m; j++) {
-			int flags = 0;
-
-			if (cevs[j].events & EPOLLIN)
-				flags |= CURL_CSELECT_IN;
-			if (cevs[j].events & EPOLLOUT)
-				flags |= CURL_CSELECT_OUT;
-			if (cevs[j].events & (EPOLLERR | EPOLLHUP))
-				flags |= CURL_CSELECT_ERR;
-			curl_multi_socket_action(multi, (curl_socket_t)cevs[j].data.u64, flags,
-						 &running);
-		}
+		if (evs[i].events & EPOLLIN)
+			flags |= CURL_CSELECT_IN;
+		if (evs[i].events & EPOLLOUT)
+			flags |= CURL_CSELECT_OUT;
+		if (evs[i].events & (EPOLLERR | EPOLLHUP))
+			flags |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(multi, (curl_socket_t)evs[i].data.u64, flags, &running);
 	}
-	if (d->timeout_ms >= 0 && now_s() >= d->deadline) {
+	if (d->timeout_ms >= 0 && bench_now_s() >= d->deadline) {
 		d->timeout_ms = -1;
 		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct epoll_event evs[256];
+
+	while (!__atomic_load_n(&r->d->stop, __ATOMIC_RELAXED)) {
+		int n = epoll_wait(r->ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), 100);
+
+		for (int i = 0; i < n; i++)
+			stream_read(r->d, &r->d->st[evs[i].data.u64]);
+	}
+	return NULL;
+}
+
+/* Starts the reader threads: 0, or -1 with a message. */
+static int readers_start(struct sockdrv *d, unsigned n)
+{
+	for (d->n_readers = 0; d->n_readers < n; d->n_readers++) {
+		struct reader *r = &d->readers[d->n_readers];
+
+		r->d = d;
+		r->ep = epoll_create1(EPOLL_CLOEXEC);
+		if (r->ep < 0 || pthread_create(&r->thread, NULL, reader_main, r) != 0) {
+			perror("nexsrv_load: reader thread");
+			if (r->ep >= 0)
+				close(r->ep);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void readers_stop(struct sockdrv *d)
+{
+	__atomic_store_n(&d->stop, true, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < d->n_readers; i++) {
+		pthread_join(d->readers[i].thread, NULL);
+		close(d->readers[i].ep);
+	}
+	d->n_readers = 0;
 }
 
 /* The request a stream sends once connected, into buf: its length, 0 when it does not fit
@@ -527,14 +572,14 @@ static int cmd_watch(const struct opts *o)
 		request[2048];
 	const char *mark = NULL, *watch_body;
 	struct curl_slist *hdrs = NULL;
-	unsigned pending = 0, cur_seq = 0, ready, lost = 0, missed = 0, progress = 0;
+	unsigned pending = 0, cur_seq = 0, ready, lost = 0, missed = 0, progress = 0, armed;
 	double t_progress;
 	size_t nsamples = 0, base, slots, request_len;
 	struct rlimit nofile;
 	CURLM *multi = NULL;
 	CURL *trig = NULL;
 	long rss0 = -1, rss_open = -1, rss1 = -1, rss2 = -1;
-	struct sockdrv drv = { .ep = -1, .curl_ep = -1, .timeout_ms = -1 };
+	struct sockdrv drv = { .curl_ep = -1, .timeout_ms = -1 };
 	int rc = 1;
 
 	if (!o->trigger && (!o->vpc || !o->token || !o->device)) {
@@ -573,14 +618,13 @@ static int cmd_watch(const struct opts *o)
 	trig = curl_easy_init();
 	if (!st || !samples || !multi || !trig || !hdrs || !drv.ours)
 		goto out;
-	drv.ep = epoll_create1(EPOLL_CLOEXEC);
 	drv.curl_ep = epoll_create1(EPOLL_CLOEXEC);
-	if (drv.ep < 0 || drv.curl_ep < 0 ||
-	    epoll_ctl(drv.ep, EPOLL_CTL_ADD, drv.curl_ep,
-		      &(struct epoll_event){ .events = EPOLLIN, .data.u64 = EV_CURL }) < 0) {
+	if (drv.curl_ep < 0) {
 		perror("nexsrv_load: epoll");
 		goto out;
 	}
+	if (readers_start(&drv, o->readers) < 0)
+		goto out;
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)o->watchers + 16);
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &drv);
@@ -602,7 +646,7 @@ static int cmd_watch(const struct opts *o)
 		curl_easy_setopt(trig, CURLOPT_POSTFIELDS, "{\"hostname\":\"bench-warm-up\"}");
 	}
 	curl_multi_add_handle(multi, trig);
-	for (t0 = now_s(); now_s() - t0 < 10;) {
+	for (t0 = bench_now_s(); bench_now_s() - t0 < 10;) {
 		struct CURLMsg *m;
 		int left;
 		bool done = false;
@@ -619,12 +663,12 @@ static int cmd_watch(const struct opts *o)
 		rss0 = proc_rss_kb(o->pid);
 		cpu0 = proc_cpu_s(o->pid);
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (unsigned i = 0; i < o->watchers; i++) {
 		struct stream *s = &st[i];
 		char src[32];
 
-		s->fd = -1;
+		s->fd = s->ep = -1;
 		http_response_init(&s->http, stream_body, s);
 		s->easy = curl_easy_init();
 		if (!s->easy)
@@ -668,15 +712,17 @@ static int cmd_watch(const struct opts *o)
 		}
 		ready = lost = 0;
 		for (unsigned i = 0; i < o->watchers; i++) {
-			ready += st[i].ready && !st[i].done;
-			lost += st[i].done;
+			bool done = __atomic_load_n(&st[i].done, __ATOMIC_RELAXED);
+
+			ready += __atomic_load_n(&st[i].ready, __ATOMIC_RELAXED) && !done;
+			lost += done;
 		}
 		if (ready + lost >= o->watchers)
 			break;
 		if (ready + lost != progress) {
 			progress = ready + lost;
-			t_progress = now_s();
-		} else if (now_s() - t_progress > WAIT_OPEN_S) {
+			t_progress = bench_now_s();
+		} else if (bench_now_s() - t_progress > WAIT_OPEN_S) {
 			fprintf(stderr,
 				"nexsrv_load: only %u of %u streams open, none more in %.0f s: "
 				"going on with those\n",
@@ -684,7 +730,7 @@ static int cmd_watch(const struct opts *o)
 			break;
 		}
 	}
-	t_open = now_s() - t0;
+	t_open = bench_now_s() - t0;
 	printf("watch: %u streams open in %.3f s (%u failed)\n", ready, t_open, lost);
 	if (o->pid > 0) {
 		/* At the last stream's answer the server may still be letting go of what the
@@ -715,28 +761,32 @@ static int cmd_watch(const struct opts *o)
 			curl_easy_setopt(trig, CURLOPT_CUSTOMREQUEST, "PATCH");
 			curl_easy_setopt(trig, CURLOPT_POSTFIELDS, body);
 		}
-		pending = 0;
+		armed = 0;
 		for (unsigned i = 0; i < o->watchers; i++) {
-			if (st[i].ready && !st[i].done) {
-				st[i].armed_seq = c;
-				st[i].sample = &samples[nsamples + pending];
-				*st[i].sample = -1; /* not received */
-				pending++;
+			if (__atomic_load_n(&st[i].ready, __ATOMIC_RELAXED) &&
+			    !__atomic_load_n(&st[i].done, __ATOMIC_RELAXED)) {
+				samples[nsamples + armed] = -1; /* not received */
+				__atomic_store_n(&st[i].sample, &samples[nsamples + armed],
+						 __ATOMIC_RELAXED);
+				__atomic_store_n(&st[i].armed_seq, c, __ATOMIC_RELAXED);
+				armed++;
 			}
 		}
 		base = nsamples;
-		slots = pending;
-		nsamples += pending;
-		cur_seq = c;
-		mark = mark_buf;
-		t_sent = now_s();
+		slots = armed;
+		nsamples += armed;
+		__atomic_store_n(&pending, armed, __ATOMIC_RELAXED);
+		__atomic_store_n(&mark, mark_buf, __ATOMIC_RELAXED);
+		t_sent = bench_now_s();
+		__atomic_store_n(&cur_seq, c, __ATOMIC_RELEASE); /* the readers' cue */
 		curl_multi_add_handle(multi, trig);
 		start = t_sent;
-		while (pending && now_s() - start < WAIT_CHANGE_S) {
+		while (__atomic_load_n(&pending, __ATOMIC_ACQUIRE) &&
+		       bench_now_s() - start < WAIT_CHANGE_S) {
 			struct CURLMsg *m;
 			int left;
 
-			pump(multi, &drv, 50);
+			pump(multi, &drv, 5);
 			while ((m = curl_multi_info_read(multi, &left))) {
 				long code = 0;
 
@@ -749,6 +799,7 @@ static int cmd_watch(const struct opts *o)
 			}
 		}
 		curl_multi_remove_handle(multi, trig);
+		pending = __atomic_load_n(&pending, __ATOMIC_ACQUIRE);
 		if (pending) {
 			fprintf(stderr,
 				"nexsrv_load: change %u: %u streams did not see it in %.0f s\n", c,
@@ -760,9 +811,9 @@ static int cmd_watch(const struct opts *o)
 				if (samples[k] >= 0)
 					samples[nsamples++] = samples[k];
 		}
-		mark = NULL;
+		__atomic_store_n(&mark, NULL, __ATOMIC_RELAXED);
 		/* let the trailing work of this change settle before the next one */
-		for (double t = now_s(); now_s() - t < 0.05;)
+		for (double t = bench_now_s(); bench_now_s() - t < 0.05;)
 			pump(multi, &drv, 10);
 	}
 	if (o->pid > 0) {
@@ -770,11 +821,12 @@ static int cmd_watch(const struct opts *o)
 		cpu1 = proc_cpu_s(o->pid);
 	}
 
+	readers_stop(&drv);
 	lost = 0;
 	for (unsigned i = 0; i < o->watchers; i++)
 		lost += st[i].done;
 	/* missed deliveries are counted apart, not as latencies */
-	qsort(samples, nsamples, sizeof(*samples), cmp_double);
+	qsort(samples, nsamples, sizeof(*samples), bench_cmp_double);
 	printf("watch: %zu deliveries of %u changes to %u streams: p50 %.2f ms, p99 %.2f ms, "
 	       "max %.2f ms, %u missed\n",
 	       nsamples, o->count, ready, pct(samples, nsamples, 50) * 1e3,
@@ -796,6 +848,7 @@ static int cmd_watch(const struct opts *o)
 	       o->pid > 0 ? cpu1 - cpu_open : -1.0);
 	rc = (lost || missed) ? 1 : 0;
 out:
+	readers_stop(&drv);
 	if (st) {
 		for (unsigned i = 0; i < o->watchers; i++) {
 			if (st[i].easy) {
@@ -811,8 +864,6 @@ out:
 		curl_multi_cleanup(multi);
 	curl_slist_free_all(hdrs);
 	free(samples);
-	if (drv.ep >= 0)
-		close(drv.ep);
 	if (drv.curl_ep >= 0)
 		close(drv.curl_ep);
 	free(drv.ours);
@@ -826,9 +877,9 @@ static void usage(FILE *f)
 	fputs("usage: nexsrv_load enroll --url URL --token RK:... --vpc ID [--concurrency N] "
 	      "[--count N]\n"
 	      "       nexsrv_load watch --url URL --token DT:... --vpc ID --device ID "
-	      "[--watchers W] [--count N] [--pid PID]\n"
+	      "[--watchers W] [--count N] [--readers N] [--pid PID]\n"
 	      "       nexsrv_load watch --url URL --trigger URL [--watchers W] [--count N] "
-	      "[--pid PID]\n",
+	      "[--readers N] [--pid PID]\n",
 	      f);
 }
 
@@ -843,11 +894,12 @@ int main(int argc, char **argv)
 		{ "concurrency", required_argument, NULL, 'c' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "watchers", required_argument, NULL, 'w' },
+		{ "readers", required_argument, NULL, 'r' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .concurrency = 32, .count = 1000, .watchers = 1000 };
+	struct opts o = { .concurrency = 32, .count = 1000, .watchers = 1000, .readers = 2 };
 	const char *cmd;
 	unsigned pid = 0;
 	int c, rc;
@@ -888,6 +940,15 @@ int main(int argc, char **argv)
 		case 'w':
 			if (parse_uint_opt("watchers", optarg, &o.watchers) < 0)
 				return 2;
+			break;
+		case 'r':
+			if (parse_uint_opt("readers", optarg, &o.readers) < 0)
+				return 2;
+			if (o.readers < 1 || o.readers > MAX_READERS) {
+				fprintf(stderr, "nexsrv_load: --readers: from 1 to %d\n",
+					MAX_READERS);
+				return 2;
+			}
 			break;
 		case 'p':
 			if (parse_uint_opt("pid", optarg, &pid) < 0)

@@ -60,6 +60,7 @@
 #include "nexsrv/nexsrv_http.h"
 #include "nexsrv/nexsrv_ipam.h"
 #include "nexsrv/nexsrv_token.h"
+#include "nexsrv/nexsrv_watch.h"
 
 static const struct nexsrv_list_field device_fields[] = {
 	{ "id", "d.id" },
@@ -145,6 +146,7 @@ struct device_create {
 	char token[NEXSRV_TOKEN_BUFSIZE];
 	char hash[NEXSRV_DB_BYTEA_PARAM_SIZE(NEXSRV_TOKEN_HASH_LEN)];
 	bool search_pools; /* a pool's cursor had no address: allocate the long way */
+	int64_t revision;  /* the new device's, once committed */
 };
 
 /* The statement claiming the registration key the caller presents ($1 its id), which
@@ -586,6 +588,8 @@ static int device_create_txn(PGconn *conn, void *arg, struct nx_err *err)
 		rc = nexsrv_api_row_json(last[i_json].res, 0, &obj, err);
 	if (rc < 0)
 		goto out;
+	if (nx_json_get_int64(obj, "revision", &t->revision, NULL) < 0)
+		t->revision = 0;
 	/* The device token, this once, to the caller that enrolled the device. */
 	nx_json_object_add_string(obj, "bearer_token", t->token);
 	rc = nexsrv_api_reply_set(&t->reply, 201, obj);
@@ -659,6 +663,8 @@ static int devices_create(struct nexsrv_req *req, void *arg)
 		goto out;
 	}
 	rc = nexsrv_api_txn(req, arg, device_create_txn, t, &t->reply);
+	if (t->revision)
+		nexsrv_watch_changed(arg, t->vpc_id, t->revision);
 out:
 	json_object_put(eps);
 	nx_memzero_explicit(t->token, sizeof(t->token));
@@ -747,6 +753,7 @@ struct device_change {
 	char *endpoints;
 	struct nx_sbuf advertise;
 	char grace_ms[16]; /* the prefix failover grace, as text */
+	int64_t revision;  /* the changed device's, once committed */
 };
 
 static void set_column(struct nexsrv_sql *q, bool *first, const char *column, const char *value,
@@ -856,6 +863,7 @@ static int device_change_txn(PGconn *conn, void *arg, struct nx_err *err)
 
 	nexsrv_api_reply_reset(&t->reply);
 	nexsrv_sql_init(&q);
+	t->revision = 0;
 	/* The locks in their order (see the top of the file): the VPC row when prefixes are
 	 * advertised (taking turns with enrolments), the VPC's writer lock, the device. */
 	rc = vpc_writer_lock(conn, t->caller, t->d.id, advertising, t->grace_ms, err);
@@ -888,6 +896,8 @@ static int device_change_txn(PGconn *conn, void *arg, struct nx_err *err)
 		rc = device_reread(conn, t->d.id, &obj, err);
 	if (rc < 0)
 		goto out;
+	if (!t->delete &&nx_json_get_int64(obj, "revision", &t->revision, NULL) < 0)
+		t->revision = 0;
 	rc = nexsrv_api_reply_set(&t->reply, 200, obj);
 	obj = NULL;
 out:
@@ -934,6 +944,8 @@ static int device_change(struct nexsrv_req *req, struct nexsrv *srv, bool delete
 		}
 	}
 	rc = nexsrv_api_txn(req, srv, device_change_txn, t, &t->reply);
+	if (t->revision) /* its streams need not wait for the database's notification */
+		nexsrv_watch_changed(srv, t->d.vpc, t->revision);
 out:
 	json_object_put(eps);
 	nexsrv_api_reply_reset(&t->reply);

@@ -678,13 +678,28 @@ static void deliver(struct nexsrv_watch *hub, struct watch_vpc *v, struct nexsrv
 
 /* --- the hub's thread ---------------------------------------------------------------------- */
 
+/* VPC vpc has revision rev (notified, or committed here): its log is to be read on. */
+static void changed(struct nexsrv_watch *hub, const char *vpc, int64_t rev)
+{
+	struct watch_vpc *v;
+
+	pthread_mutex_lock(&hub->lock);
+	v = vpc_find(hub, vpc);
+	if (v) {
+		if (rev > v->notified)
+			v->notified = rev;
+		if (v->log && rev > nexsrv_watch_log_last(v->log))
+			vpc_queue(hub, v);
+	}
+	pthread_mutex_unlock(&hub->lock);
+}
+
 static void on_notify(const char *payload, void *arg)
 {
 	struct nexsrv_watch *hub = arg;
 	struct json_object *obj;
 	const char *vpc = NULL;
 	int64_t rev = 0;
-	struct watch_vpc *v;
 
 	if (!payload) { /* (re)connected: notifications may have been missed */
 		pthread_mutex_lock(&hub->lock);
@@ -700,16 +715,14 @@ static void on_notify(const char *payload, void *arg)
 		json_object_put(obj);
 		return;
 	}
-	pthread_mutex_lock(&hub->lock);
-	v = vpc_find(hub, vpc);
-	if (v) {
-		if (rev > v->notified)
-			v->notified = rev;
-		if (v->log && rev > nexsrv_watch_log_last(v->log))
-			vpc_queue(hub, v);
-	}
-	pthread_mutex_unlock(&hub->lock);
+	changed(hub, vpc, rev);
 	json_object_put(obj);
+}
+
+void nexsrv_watch_changed(struct nexsrv *srv, const char *vpc_id, int64_t revision)
+{
+	if (srv->watch && vpc_id)
+		changed(srv->watch, vpc_id, revision);
 }
 
 /* After a reconnect of the LISTEN connection (lock held): every VPC with streams is read

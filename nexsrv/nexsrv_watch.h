@@ -225,6 +225,9 @@ int nexsrv_watch_start(struct nexsrv *srv, struct nx_err *err);
 /* Ends every stream still open, marks their devices offline, stops and frees the hub.
  * Call after the HTTP server has stopped and before the database pool closes. */
 void nexsrv_watch_stop(struct nexsrv *srv);
+/* A change this process committed in VPC vpc_id, at revision: its streams are fed at once,
+ * without waiting for the database's notification of it (which then finds it read). */
+void nexsrv_watch_changed(struct nexsrv *srv, const char *vpc_id, int64_t revision);
 
 /*
  * Serves one watch request (the handlers of nexsrv_api_events.c, once the caller, the body

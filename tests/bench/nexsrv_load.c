@@ -141,25 +141,36 @@ static size_t discard_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	return size * nmemb;
 }
 
-static int enroll_prepare(struct enroll_req *r, const struct opts *o, const char *endpoint,
-			  unsigned seq)
+/* The public keys of count devices, made before the clock starts: a device makes its key
+ * on its own machine, not on the server's.  NULL on failure (said why). */
+static char (*enroll_keys(unsigned count))[NX_WG_KEY_B64_LEN]
 {
-	struct nx_wgkey priv, pub;
-	char b64[NX_WG_KEY_B64_LEN];
-	struct nx_err err;
+	char(*keys)[NX_WG_KEY_B64_LEN] = calloc(count ? count : 1, sizeof(*keys));
 
-	if (nx_wgkey_generate_private(&priv, &err) < 0 ||
-	    nx_wgkey_public_from_private(&priv, &pub, &err) < 0) {
-		fprintf(stderr, "nexsrv_load: key: %s\n", err.msg);
+	for (unsigned i = 0; keys && i < count; i++) {
+		struct nx_wgkey priv, pub;
+		struct nx_err err;
+
+		if (nx_wgkey_generate_private(&priv, &err) < 0 ||
+		    nx_wgkey_public_from_private(&priv, &pub, &err) < 0) {
+			fprintf(stderr, "nexsrv_load: key: %s\n", err.msg);
+			nx_wgkey_wipe(&priv);
+			free(keys);
+			return NULL;
+		}
 		nx_wgkey_wipe(&priv);
-		return -EIO;
+		nx_wgkey_to_base64(&pub, keys[i]);
 	}
-	nx_wgkey_wipe(&priv);
-	nx_wgkey_to_base64(&pub, b64);
+	return keys;
+}
+
+static void enroll_prepare(struct enroll_req *r, const struct opts *o, const char *endpoint,
+			   unsigned seq, const char *key)
+{
 	snprintf(r->body, sizeof(r->body),
 		 "{\"vpc_id\":\"%s\",\"public_key\":\"%s\",\"hostname\":\"bench-%u\",\"os\":"
 		 "\"linux\"}",
-		 o->vpc, b64, seq);
+		 o->vpc, key, seq);
 	curl_easy_reset(r->easy);
 	curl_easy_setopt(r->easy, CURLOPT_URL, endpoint);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
@@ -167,12 +178,12 @@ static int enroll_prepare(struct enroll_req *r, const struct opts *o, const char
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, discard_cb);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 60L);
-	return 0;
 }
 
 static int cmd_enroll(const struct opts *o)
 {
 	struct enroll_req *reqs = NULL;
+	char(*keys)[NX_WG_KEY_B64_LEN] = NULL;
 	char endpoint[1024], auth[512];
 	unsigned started = 0, ok = 0, failed = 0, status_err[6] = { 0 };
 	CURLM *multi = NULL;
@@ -187,7 +198,8 @@ static int cmd_enroll(const struct opts *o)
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", o->token);
 	reqs = calloc(o->concurrency, sizeof(*reqs));
 	multi = curl_multi_init();
-	if (!reqs || !multi)
+	keys = enroll_keys(o->count);
+	if (!reqs || !multi || !keys)
 		goto out;
 	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->concurrency);
 	for (unsigned i = 0; i < o->concurrency; i++) {
@@ -201,8 +213,7 @@ static int cmd_enroll(const struct opts *o)
 
 	t0 = bench_now_s();
 	for (unsigned i = 0; i < o->concurrency && started < o->count; i++, started++) {
-		if (enroll_prepare(&reqs[i], o, endpoint, started) < 0)
-			goto out;
+		enroll_prepare(&reqs[i], o, endpoint, started, keys[started]);
 		curl_multi_add_handle(multi, reqs[i].easy);
 	}
 	do {
@@ -232,8 +243,8 @@ static int cmd_enroll(const struct opts *o)
 			}
 			curl_multi_remove_handle(multi, r->easy);
 			if (started < o->count) {
-				if (enroll_prepare(r, o, endpoint, started++) < 0)
-					goto out;
+				enroll_prepare(r, o, endpoint, started, keys[started]);
+				started++;
 				curl_multi_add_handle(multi, r->easy);
 				running++;
 			}
@@ -262,6 +273,7 @@ out:
 	}
 	if (multi)
 		curl_multi_cleanup(multi);
+	free(keys);
 	return rc;
 }
 

@@ -566,10 +566,10 @@ static void stream_closed(struct nexsrv_stream *s, void *arg)
 		finish(w);
 }
 
-/* count streams of a VPC from first on, given one event.  Runs on the hub's thread, or on
- * its fan-out worker while the hub's thread holds the lock and does the other half: it
- * only writes to its own streams, and leaves the streams it could not write to on failed
- * (the list of the VPC's streams must not change under the other half). */
+/* One event for count streams of a VPC, from first on.  Runs on the hub's thread, or on its
+ * fan-out worker while the hub's thread holds the lock and does the other half: it writes
+ * only to its own streams, and leaves those it could not write to on failed (the list of
+ * the VPC's streams must not change under the other half). */
 struct fanout_part {
 	const struct nexsrv_watch_event *ev;
 	bool vpc_gone;

@@ -143,14 +143,15 @@ static int run(const struct opts *o)
 	struct sender snd[MAX_SENDERS];
 	socklen_t len = sizeof(addr);
 	struct shared *sh;
-	int lfd, one = 1, status = 0, rc = 1;
+	int lfd = -1, one = 1, status = 0, rc = 1;
 	int *fds = calloc(o->streams, sizeof(*fds));
 	char *line = malloc(o->size);
-	pid_t pid;
+	unsigned accepted = 0;
+	pid_t pid = -1;
 
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (!fds || !line || sh == MAP_FAILED)
-		return 1;
+		goto out;
 	memset(line, 'x', o->size);
 	line[o->size - 1] = '\n';
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -158,25 +159,25 @@ static int run(const struct opts *o)
 	if (lfd < 0 || bind(lfd, (const void *)&addr, sizeof(addr)) < 0 || listen(lfd, 4096) < 0 ||
 	    getsockname(lfd, (void *)&addr, &len) < 0) {
 		perror("fanout_floor: listen");
-		return 1;
+		goto out;
 	}
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0) {
 		perror("fanout_floor: fork");
-		return 1;
+		goto out;
 	}
 	if (pid == 0) {
 		close(lfd);
 		_exit(reader(o, &addr, sh));
 	}
-	for (unsigned i = 0; i < o->streams; i++) {
-		fds[i] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fds[i] < 0) {
+	for (; accepted < o->streams; accepted++) {
+		fds[accepted] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fds[accepted] < 0) {
 			perror("fanout_floor: accept");
 			goto out;
 		}
-		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(fds[accepted], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	for (unsigned k = 1; k <= o->count; k++) {
 		double start;
@@ -212,10 +213,22 @@ static int run(const struct opts *o)
 	}
 	rc = 0;
 out:
-	if (rc)
-		kill(pid, SIGTERM);
-	waitpid(pid, &status, 0);
-	return rc || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	if (pid > 0) {
+		if (rc)
+			kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			rc = 1;
+	}
+	for (unsigned i = 0; i < accepted; i++)
+		close(fds[i]);
+	if (lfd >= 0)
+		close(lfd);
+	if (sh != MAP_FAILED)
+		munmap(sh, sizeof(*sh));
+	free(fds);
+	free(line);
+	return rc;
 }
 
 static unsigned number(const char *name, const char *s, unsigned min, unsigned max)

@@ -746,14 +746,7 @@ static bool poll_count(PGconn *conn, const char *sql, int64_t want)
 	struct timespec pause = { .tv_nsec = 50 * 1000000L };
 
 	for (int i = 0; i < 200; i++) {
-		struct nx_err err = { "" };
-		PGresult *res;
-		int64_t n = -1;
-
-		if (nexsrv_db_exec(conn, sql, 0, NULL, &res, &err) == 1)
-			nexsrv_db_get_int64(res, 0, 0, &n, &err);
-		PQclear(res);
-		if (n == want)
+		if (count_rows(conn, sql) == want)
 			return true;
 		nanosleep(&pause, NULL);
 	}

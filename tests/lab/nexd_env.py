@@ -161,6 +161,28 @@ class Agent:
         out = self.lab.cmd(self.node, "wg", "show", self.ifname, "peers")
         return sorted(out.split())
 
+    def describe(self):
+        """What this agent holds, for a failure message: its peers, WireGuard's view of
+        them and the end of its log."""
+        parts = []
+        for what, fn in (("peers", lambda: json.dumps(self.peers(), indent=1)),
+                         ("wg", lambda: self.lab.cmd(self.node, "wg", "show", self.ifname))):
+            try:
+                parts.append(f"--- {self.node} {what}:\n{fn()}")
+            except Exception as e:  # noqa: BLE001 - a description never fails
+                parts.append(f"--- {self.node} {what}: {e!r}")
+        parts.append(f"--- {self.node} log:\n{self.daemon.proc.log(40)}")
+        return "\n".join(parts)
+
+    def wait_reaches(self, other, timeout=10):
+        """Waits until this agent pings other's tunnel address; else fails describing both."""
+        addr = other.tunnel_ipv4
+        try:
+            wait_until(lambda: self.lab.ping_ok(self.node, addr), timeout=timeout,
+                       what=f"{self.node} pings {other.node} at {addr}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.describe()}\n{other.describe()}") from e
+
     def assert_healthy(self):
         assert self.daemon.proc.alive(), "nexd died:\n" + self.daemon.proc.log(60)
         report = sanitizer_report(self.daemon.proc.log())

@@ -134,7 +134,7 @@ def test_drift_is_repaired(mesh):
     lab.cmd(a.node, "ip", "route", "add", "192.0.2.0/24", "dev", a.ifname)
     wait_until(lambda: b_key in a.wg_peers() and b.tunnel_ipv4 in a.kernel_routes("-4"),
                timeout=5, interval=0.1, what="drift repaired within 5 s")
-    wait_until(lambda: lab.ping_ok(a.node, b.tunnel_ipv4), timeout=5)
+    a.wait_reaches(b, timeout=5)
     assert "192.0.2.0/24" in lab.cmd(a.node, "ip", "route", "show", "dev", a.ifname)
 
 
@@ -162,7 +162,7 @@ def ping_loss(proc):
 def test_restart_and_controller_outage_lose_nothing(mesh):
     lab, ctl, agents, db = mesh
     a, b = agents["a"], agents["b"]
-    wait_until(lambda: lab.ping_ok(b.node, a.tunnel_ipv4), timeout=10)
+    b.wait_reaches(a, timeout=10)
 
     # nexd on A restarts while B pings it every 20 ms: the dataplane never stops.
     p = pinger(lab, b.node, a.tunnel_ipv4)

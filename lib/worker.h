@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * A second thread for one job at a time: the caller hands it half of a piece of work, does
- * the other half itself, and waits for it.  For work that one thread would do in a row on
+ * A second thread for one job at a time: the caller hands it a share of a piece of work,
+ * does its own share, and waits for it.  For work that one thread would do in a row on
  * a machine with a CPU to spare (nexsrv's fan-out of a change to thousands of streams).
  */
 #ifndef NX_WORKER_H

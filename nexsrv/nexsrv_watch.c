@@ -59,9 +59,13 @@ NX_DEBUG_DECLARE(nexsrv_watch);
 #define FETCH_RETRY_MS	  1000 /* after a failed fetch */
 #define CATCH_UP_ATTEMPTS 4
 #define HEARTBEAT_TICK_MS 100 /* heartbeats go out in slices this far apart */
-/* A VPC with this many streams gets a change from two threads, half the streams each: the
- * kernel's send is most of a delivery, and one thread's sends leave a CPU idle. */
+/* A VPC with this many streams gets a change from two threads: the kernel's send is most
+ * of a delivery, and one thread's sends leave a CPU idle.  The threads take the streams
+ * FANOUT_BATCH at a time, so that neither idles while the other has streams left: halves
+ * fixed in advance finished up to half a fan-out apart when the scheduler gave one of the
+ * threads a CPU to itself and made the other share its CPU with the clients. */
 #define FANOUT_SPLIT_MIN  2048
+#define FANOUT_BATCH	  32
 #define NEVER		  UINT64_MAX
 
 #define MSG_BEHIND                                                                        \
@@ -82,15 +86,16 @@ struct watch_vpc {
 	char id[NEXSRV_INPUT_UUID_LEN];
 	struct nexsrv_watch_log *log; /* NULL until a stream goes live */
 	int64_t notified;	      /* the newest revision announced */
-	struct watcher *watchers;
-	size_t n_watchers;
+	struct watcher **watchers;    /* its streams, in no order (an array: a fan-out shares
+					 it out between threads) */
+	size_t n_watchers, cap_watchers;
 	bool queued;
 	unsigned pins; /* the hub thread works on it without the lock */
 };
 
 struct watcher {
-	struct watcher *prev, *next; /* the VPC's streams */
-	struct watcher *end_next;    /* a list of streams to finish */
+	size_t idx;		  /* in its VPC's watchers */
+	struct watcher *end_next; /* a list of streams to finish */
 	struct nexsrv_watch *hub;
 	struct watch_vpc *vpc; /* NULL once ended */
 	struct nexsrv_stream *stream;
@@ -134,7 +139,7 @@ struct nexsrv_watch {
 	unsigned n_slots, next_slot;	  /* ticks per interval; the next stream's */
 	size_t n_streams, n_vpcs;
 	uint64_t events, ended_behind;
-	struct nx_worker *fanout; /* the other half of a big delivery; NULL: none */
+	struct nx_worker *fanout; /* the second thread of a big delivery; NULL: none */
 	size_t split_min;	  /* streams of a VPC from which it is used */
 };
 
@@ -376,6 +381,7 @@ static void vpc_maybe_free(struct nexsrv_watch *hub, struct watch_vpc *v)
 		*pp = v->hnext;
 	hub->n_vpcs--;
 	nexsrv_watch_log_free(v->log);
+	free(v->watchers);
 	free(v);
 }
 
@@ -457,15 +463,11 @@ static bool end_locked(struct nexsrv_watch *hub, struct watcher *w, int code, co
 		free(line);
 	}
 	if (v) {
-		if (w->prev)
-			w->prev->next = w->next;
-		else
-			v->watchers = w->next;
-		if (w->next)
-			w->next->prev = w->prev;
-		w->prev = w->next = NULL;
+		struct watcher *last = v->watchers[--v->n_watchers];
+
+		v->watchers[w->idx] = last; /* (w itself when it was the last) */
+		last->idx = w->idx;
 		heartbeat_unlink(hub, w);
-		v->n_watchers--;
 		w->vpc = NULL;
 		hub->n_streams--;
 		vpc_maybe_free(hub, v);
@@ -566,79 +568,116 @@ static void stream_closed(struct nexsrv_stream *s, void *arg)
 		finish(w);
 }
 
-/* One event for count streams of a VPC, from first on.  Runs on the hub's thread, or on its
- * fan-out worker while the hub's thread holds the lock and does the other half: it writes
- * only to its own streams, and leaves those it could not write to on failed (the list of
- * the VPC's streams must not change under the other half). */
+/*
+ * Something done to every stream of a VPC (lock held), from two threads when it has many:
+ * each thread takes the next FANOUT_BATCH streams until none are left.  A thread writes
+ * only to the streams it took, and leaves those it could not write to on its part's failed
+ * list: the VPC's streams must not change while both run.
+ */
+struct fanout;
+
 struct fanout_part {
-	const struct nexsrv_watch_event *ev;
-	bool vpc_gone;
-	struct watcher *first;
-	size_t count;
+	struct fanout *f;
 	struct watcher *failed;
+	size_t gone; /* streams it marked to end */
 };
 
-static void deliver_part(void *arg)
+struct fanout {
+	void (*each)(struct fanout_part *p, struct watcher *w);
+	const struct nexsrv_watch_event *ev; /* what deliver_to gives */
+	bool vpc_gone;
+	struct watcher *const *watchers;
+	size_t n;
+	size_t next; /* the first stream no thread has taken (atomic) */
+	struct fanout_part part[2];
+};
+
+static void fanout_part(void *arg)
 {
 	struct fanout_part *p = arg;
-	const struct nexsrv_watch_event *ev = p->ev;
-	struct watcher *w = p->first;
+	struct fanout *f = p->f;
+	size_t i;
 
-	for (size_t i = 0; w && i < p->count; w = w->next, i++) {
-		if (!w->live || ev->revision <= w->last)
-			continue;
-		w->last = ev->revision;
-		if (nexsrv_watch_filter_match(&w->filter, ev->kind, ev->key)) {
-			int rc = ev->shared ? nexsrv_stream_write_shared(w->stream, ev->shared)
-					    : -ENOMEM;
+	while ((i = __atomic_fetch_add(&f->next, FANOUT_BATCH, __ATOMIC_RELAXED)) < f->n) {
+		size_t end = f->n - i > FANOUT_BATCH ? i + FANOUT_BATCH : f->n;
 
-			if (rc != 0) {
-				w->fail_rc = rc;
-				w->fail_next = p->failed;
-				p->failed = w;
-				continue;
-			}
-		}
-		if (p->vpc_gone)
-			w->gone = NEXSRV_WATCH_ERR_VPC_GONE;
-		else if (ev->kind == NEXSRV_WATCH_DEVICE && ev->deleted && w->own_device[0] &&
-			 strcmp(ev->id, w->own_device) == 0)
-			w->gone = NEXSRV_WATCH_ERR_DEVICE_GONE;
+		for (; i < end; i++)
+			f->each(p, f->watchers[i]);
 	}
 }
 
-/* Gives the live streams of v the event ev (lock held), from two threads when v has many.
- * A delete that ends streams (the VPC's own, a device token's device) only marks them: the
- * rest of the same commit (the cascaded deletes) still reaches them first. */
-static void deliver_one(struct nexsrv_watch *hub, struct watch_vpc *v,
-			const struct nexsrv_watch_event *ev, struct watcher **ending)
+/* Runs f->each on every stream of v; then ends those it could not write to, and returns
+ * how many it marked to end. */
+static size_t fanout_run(struct nexsrv_watch *hub, struct watch_vpc *v, struct fanout *f,
+			 struct watcher **ending)
 {
-	struct fanout_part part[2] = { {
-		.ev = ev,
-		.vpc_gone =
-			ev->kind == NEXSRV_WATCH_VPC && ev->deleted && strcmp(ev->id, v->id) == 0,
-		.first = v->watchers,
-		.count = SIZE_MAX,
-	} };
 	bool split = hub->fanout && v->n_watchers >= hub->split_min;
-	struct watcher *w, *next;
+	size_t gone = 0;
 
-	if (split) {
-		part[1] = part[0];
-		part[0].count = v->n_watchers / 2;
-		part[1].count = SIZE_MAX;
-		for (size_t i = 0; i < part[0].count && part[1].first; i++)
-			part[1].first = part[1].first->next;
-		nx_worker_run(hub->fanout, deliver_part, &part[1]);
-	}
-	deliver_part(&part[0]);
+	f->watchers = v->watchers;
+	f->n = v->n_watchers;
+	f->next = 0;
+	for (int h = 0; h < 2; h++)
+		f->part[h] = (struct fanout_part){ .f = f };
+	if (split)
+		nx_worker_run(hub->fanout, fanout_part, &f->part[1]);
+	fanout_part(&f->part[0]);
 	if (split)
 		nx_worker_wait(hub->fanout);
-	for (int h = 0; h < 2; h++)
-		for (w = part[h].failed; w; w = next) {
+	for (int h = 0; h < 2; h++) {
+		struct watcher *w, *next;
+
+		for (w = f->part[h].failed; w; w = next) {
 			next = w->fail_next;
 			send_failed(hub, w, w->fail_rc, ending);
 		}
+		gone += f->part[h].gone;
+	}
+	return gone;
+}
+
+/* Gives the event f->ev to w.  A delete that ends streams (the VPC's own, a device token's
+ * device) only marks them: the rest of the same commit (the cascaded deletes) still reaches
+ * them first. */
+static void deliver_to(struct fanout_part *p, struct watcher *w)
+{
+	const struct nexsrv_watch_event *ev = p->f->ev;
+
+	if (!w->live || ev->revision <= w->last)
+		return;
+	w->last = ev->revision;
+	if (nexsrv_watch_filter_match(&w->filter, ev->kind, ev->key)) {
+		int rc = ev->shared ? nexsrv_stream_write_shared(w->stream, ev->shared) : -ENOMEM;
+
+		if (rc != 0) {
+			w->fail_rc = rc;
+			w->fail_next = p->failed;
+			p->failed = w;
+			return;
+		}
+	}
+	if (p->f->vpc_gone)
+		w->gone = NEXSRV_WATCH_ERR_VPC_GONE;
+	else if (ev->kind == NEXSRV_WATCH_DEVICE && ev->deleted && w->own_device[0] &&
+		 strcmp(ev->id, w->own_device) == 0)
+		w->gone = NEXSRV_WATCH_ERR_DEVICE_GONE;
+	else
+		return;
+	p->gone++;
+}
+
+static void hold(struct fanout_part *p, struct watcher *w)
+{
+	(void)p;
+	if (w->live)
+		nexsrv_stream_hold(w->stream);
+}
+
+static void release(struct fanout_part *p, struct watcher *w)
+{
+	(void)p;
+	if (w->stream)
+		nexsrv_stream_release(w->stream);
 }
 
 /* Appends fetched events to v's log and gives them to its streams (lock held); takes the
@@ -646,12 +685,13 @@ static void deliver_one(struct nexsrv_watch *hub, struct watch_vpc *v,
 static void deliver(struct nexsrv_watch *hub, struct watch_vpc *v, struct nexsrv_watch_event **ev,
 		    size_t n, struct watcher **ending)
 {
-	struct watcher *w, *next;
+	struct fanout f = { .each = hold };
+	size_t gone = 0;
 
 	/* Several events (one commit's, typically): each stream gets them in one send. */
-	for (w = v->watchers; n > 1 && w; w = w->next)
-		if (w->live)
-			nexsrv_stream_hold(w->stream);
+	if (n > 1)
+		fanout_run(hub, v, &f, ending);
+	f.each = deliver_to;
 	for (size_t i = 0; i < n; i++) {
 		struct nexsrv_watch_event *e = ev[i];
 
@@ -661,13 +701,18 @@ static void deliver(struct nexsrv_watch *hub, struct watch_vpc *v, struct nexsrv
 			continue;
 		}
 		hub->events++;
-		deliver_one(hub, v, e, ending);
+		f.ev = e;
+		f.vpc_gone = e->kind == NEXSRV_WATCH_VPC && e->deleted && strcmp(e->id, v->id) == 0;
+		gone += fanout_run(hub, v, &f, ending);
 	}
-	for (w = v->watchers; n > 1 && w; w = w->next)
-		if (w->stream)
-			nexsrv_stream_release(w->stream);
-	for (w = v->watchers; w; w = next) {
-		next = w->next;
+	if (n > 1) {
+		f.each = release;
+		fanout_run(hub, v, &f, ending);
+	}
+	/* Backwards: ending a stream moves the last one into its place. */
+	for (size_t i = v->n_watchers; gone && i-- > 0;) {
+		struct watcher *w = v->watchers[i];
+
 		if (w->gone)
 			end_into(hub, w, w->gone,
 				 w->gone == NEXSRV_WATCH_ERR_VPC_GONE ? MSG_VPC_GONE
@@ -1000,8 +1045,8 @@ static void *hub_main(void *arg)
 		for (; v; v = vnext) {
 			vnext = v->hnext;
 			v->pins++;
-			while (v->watchers)
-				end_into(hub, v->watchers, 0, NULL, &ending);
+			while (v->n_watchers)
+				end_into(hub, v->watchers[v->n_watchers - 1], 0, NULL, &ending);
 			v->pins--;
 			vpc_maybe_free(hub, v);
 		}
@@ -1176,13 +1221,22 @@ static int watcher_attach(struct nexsrv_watch *hub, struct watcher *w, const cha
 
 	pthread_mutex_lock(&hub->lock);
 	v = vpc_get(hub, vpc_id);
+	if (v && v->n_watchers == v->cap_watchers) {
+		size_t cap = v->cap_watchers ? 2 * v->cap_watchers : 8;
+		struct watcher **grown = realloc(v->watchers, cap * sizeof(*grown));
+
+		if (grown) {
+			v->watchers = grown;
+			v->cap_watchers = cap;
+		} else {
+			vpc_maybe_free(hub, v);
+			v = NULL;
+		}
+	}
 	if (v) {
 		w->vpc = v;
-		w->next = v->watchers;
-		if (w->next)
-			w->next->prev = w;
-		v->watchers = w;
-		v->n_watchers++;
+		w->idx = v->n_watchers;
+		v->watchers[v->n_watchers++] = w;
 		hub->n_streams++;
 		heartbeat_link(hub, w);
 	}
@@ -1526,8 +1580,8 @@ int nexsrv_watch_list(struct nexsrv_watch *hub, struct nexsrv_watcher_info **out
 				stats->log_events += nexsrv_watch_log_count(v->log);
 				stats->log_bytes += nexsrv_watch_log_bytes(v->log);
 			}
-			for (struct watcher *w = v->watchers; w && i < hub->n_streams;
-			     w = w->next, i++) {
+			for (size_t k = 0; k < v->n_watchers && i < hub->n_streams; k++, i++) {
+				const struct watcher *w = v->watchers[k];
 				struct nexsrv_watcher_info *x = &info[i];
 
 				nx_strlcpy(x->vpc_id, v->id, sizeof(x->vpc_id));

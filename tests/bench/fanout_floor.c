@@ -36,36 +36,72 @@
 
 #define MAX_SENDERS 8
 #define WAIT_S	    10.0
+#define BATCH	    32 /* connections a sender takes at a time, as nexsrv's fan-out does */
 
 /* Between the two processes (shared memory). */
 struct shared {
-	volatile double t_sent; /* when the writes of the current change began */
-	volatile int received;	/* the last change the reader has seen everywhere */
-	volatile int failed;	/* the reader gave up */
+	volatile double t_sent;	      /* when the writes of the current change began */
+	volatile int received;	      /* the last change the reader has seen everywhere */
+	volatile int failed;	      /* the reader gave up */
+	volatile double reader_cpu_s; /* the reader's CPU time for the changes */
 };
 
 struct opts {
 	unsigned streams, count, senders, size;
 };
 
-struct sender {
-	pthread_t thread;
+/* One change's writes: the senders take the connections BATCH at a time until none are
+ * left, so that none idles while another has some (halves fixed in advance do not finish
+ * together when the scheduler gives one sender a CPU to itself). */
+struct sendq {
 	const int *fds;
 	unsigned n;
+	unsigned next; /* the first connection no sender has taken (atomic) */
 	const char *line;
 	size_t len;
-	int err;
 };
+
+struct sender {
+	pthread_t thread;
+	struct sendq *q;
+	int err;
+	double cpu_s; /* the thread's CPU time for the change */
+};
+
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double process_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
 
 static void *send_all(void *arg)
 {
 	struct sender *s = arg;
+	struct sendq *q = s->q;
+	double cpu0 = thread_cpu_s();
+	unsigned i;
 
-	for (unsigned i = 0; i < s->n; i++)
-		if (send(s->fds[i], s->line, s->len, MSG_NOSIGNAL) != (ssize_t)s->len) {
-			s->err = errno ? errno : EIO;
-			break;
-		}
+	while (!s->err && (i = __atomic_fetch_add(&q->next, BATCH, __ATOMIC_RELAXED)) < q->n) {
+		unsigned end = q->n - i > BATCH ? i + BATCH : q->n;
+
+		for (; i < end; i++)
+			if (send(q->fds[i], q->line, q->len, MSG_NOSIGNAL) != (ssize_t)q->len) {
+				s->err = errno ? errno : EIO;
+				break;
+			}
+	}
+	s->cpu_s = thread_cpu_s() - cpu0;
 	return NULL;
 }
 
@@ -95,6 +131,7 @@ static int reader(const struct opts *o, const struct sockaddr_in *to, struct sha
 		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
 	}
+	sh->reader_cpu_s = process_cpu_s();
 	for (unsigned k = 1; k <= o->count; k++) {
 		double start = bench_now_s();
 		unsigned got = 0;
@@ -123,6 +160,8 @@ static int reader(const struct opts *o, const struct sockaddr_in *to, struct sha
 				}
 			}
 		}
+		if (k == o->count)
+			sh->reader_cpu_s = process_cpu_s() - sh->reader_cpu_s;
 		sh->received = (int)k;
 	}
 	qsort(lat, n_lat, sizeof(*lat), bench_cmp_double);
@@ -141,6 +180,8 @@ static int run(const struct opts *o)
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET };
 	struct sender snd[MAX_SENDERS];
+	struct sendq q = { .len = o->size };
+	double sender_cpu_s = 0;
 	socklen_t len = sizeof(addr);
 	struct shared *sh;
 	int lfd = -1, one = 1, status = 0, rc = 1;
@@ -183,14 +224,13 @@ static int run(const struct opts *o)
 		double start;
 
 		usleep(50 * 1000); /* let the previous change settle */
+		q.fds = fds;
+		q.n = o->streams;
+		q.next = 0;
+		q.line = line;
 		sh->t_sent = bench_now_s();
 		for (unsigned s = 0; s < o->senders; s++) {
-			unsigned from = o->streams * s / o->senders;
-
-			snd[s] = (struct sender){ .fds = fds + from,
-						  .n = o->streams * (s + 1) / o->senders - from,
-						  .line = line,
-						  .len = o->size };
+			snd[s] = (struct sender){ .q = &q };
 			if (s > 0 && pthread_create(&snd[s].thread, NULL, send_all, &snd[s]) != 0)
 				snd[s].err = EAGAIN;
 		}
@@ -198,11 +238,13 @@ static int run(const struct opts *o)
 		for (unsigned s = 1; s < o->senders; s++)
 			if (snd[s].err != EAGAIN)
 				pthread_join(snd[s].thread, NULL);
-		for (unsigned s = 0; s < o->senders; s++)
+		for (unsigned s = 0; s < o->senders; s++) {
 			if (snd[s].err) {
 				fprintf(stderr, "fanout_floor: send: %s\n", strerror(snd[s].err));
 				goto out;
 			}
+			sender_cpu_s += snd[s].cpu_s;
+		}
 		for (start = bench_now_s(); sh->received < (int)k && !sh->failed;) {
 			if (bench_now_s() - start > WAIT_S)
 				goto out;
@@ -219,6 +261,14 @@ out:
 		waitpid(pid, &status, 0);
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			rc = 1;
+	}
+	if (rc == 0) {
+		double n = (double)o->streams * o->count;
+
+		printf("floor: CPU per delivery: senders %.2f us, reader %.2f us\n",
+		       sender_cpu_s * 1e6 / n, sh->reader_cpu_s * 1e6 / n);
+		printf("RESULT sender_us=%.3f reader_us=%.3f\n", sender_cpu_s * 1e6 / n,
+		       sh->reader_cpu_s * 1e6 / n);
 	}
 	for (unsigned i = 0; i < accepted; i++)
 		close(fds[i]);

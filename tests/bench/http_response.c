@@ -14,6 +14,12 @@ void http_response_init(struct http_response *h, http_response_body_fn body, voi
 	h->arg = arg;
 }
 
+void http_response_fini(struct http_response *h)
+{
+	free(h->head);
+	h->head = NULL;
+}
+
 /* Whether the head (NUL-terminated, headers after the first line) says chunked. */
 static bool head_chunked(const char *head)
 {
@@ -33,36 +39,37 @@ static bool head_chunked(const char *head)
 	return false;
 }
 
-/* The head is complete in h->buf: its status and framing. */
+/* The head is complete in h->head: its status and framing. */
 static int head_done(struct http_response *h)
 {
-	char *end;
+	char *head = h->head, *end;
 	long code;
 
-	h->buf[h->len] = '\0';
-	if (h->len < 12 || strncmp(h->buf, "HTTP/1.", 7) != 0 || h->buf[8] != ' ')
+	head[h->len] = '\0';
+	if (h->len < 12 || strncmp(head, "HTTP/1.", 7) != 0 || head[8] != ' ')
 		return -1;
-	code = strtol(h->buf + 9, &end, 10);
-	if (end != h->buf + 12)
+	code = strtol(head + 9, &end, 10);
+	if (end != head + 12)
 		return -1;
 	h->status = (int)code;
 	if (h->status != 200)
 		return -1;
-	h->state = head_chunked(h->buf) ? HS_SIZE : HS_RAW;
+	h->state = head_chunked(head) ? HS_SIZE : HS_RAW;
 	h->len = 0;
+	http_response_fini(h);
 	return 0;
 }
 
-/* A chunk-size line is complete in h->buf (without its LF). */
+/* A chunk-size line is complete in h->size_line (without its LF). */
 static int size_done(struct http_response *h)
 {
-	char *end;
+	char *line = h->size_line, *end;
 
-	h->buf[h->len] = '\0';
-	if (h->len && h->buf[h->len - 1] == '\r')
-		h->buf[--h->len] = '\0';
-	h->left = strtoull(h->buf, &end, 16);
-	if (end == h->buf || (*end && *end != ';'))
+	line[h->len] = '\0';
+	if (h->len && line[h->len - 1] == '\r')
+		line[--h->len] = '\0';
+	h->left = strtoull(line, &end, 16);
+	if (end == line || (*end && *end != ';'))
 		return -1;
 	h->len = 0;
 	h->data_crlf = 0;
@@ -79,12 +86,14 @@ int http_response_feed(struct http_response *h, const char *p, size_t n)
 
 		switch (h->state) {
 		case HS_HEAD:
-			if (h->len >= sizeof(h->buf) - 1) {
+			if (!h->head && !(h->head = malloc(HTTP_RESPONSE_HEAD_MAX)))
+				h->state = HS_BAD;
+			if (h->state == HS_BAD || h->len >= HTTP_RESPONSE_HEAD_MAX - 1) {
 				h->state = HS_BAD;
 				break;
 			}
-			h->buf[h->len++] = *p++;
-			if (h->len >= 4 && memcmp(h->buf + h->len - 4, "\r\n\r\n", 4) == 0 &&
+			h->head[h->len++] = *p++;
+			if (h->len >= 4 && memcmp(h->head + h->len - 4, "\r\n\r\n", 4) == 0 &&
 			    head_done(h) < 0)
 				h->state = HS_BAD;
 			break;
@@ -93,10 +102,10 @@ int http_response_feed(struct http_response *h, const char *p, size_t n)
 				p++;
 				if (size_done(h) < 0)
 					h->state = HS_BAD;
-			} else if (h->len >= 64) {
+			} else if (h->len >= sizeof(h->size_line) - 1) {
 				h->state = HS_BAD;
 			} else {
-				h->buf[h->len++] = *p++;
+				h->size_line[h->len++] = *p++;
 			}
 			break;
 		case HS_DATA:

@@ -17,16 +17,23 @@ typedef void (*http_response_body_fn)(void *arg, const char *p, size_t n);
 
 struct http_response {
 	enum { HS_HEAD, HS_SIZE, HS_DATA, HS_DATA_END, HS_RAW, HS_END, HS_BAD } state;
-	char buf[4096]; /* the head, then one chunk-size line */
 	size_t len;
 	uint64_t left;	    /* of the current chunk */
 	unsigned data_crlf; /* bytes of the CRLF after a chunk seen */
 	int status;	    /* the status code, once the head is in */
 	http_response_body_fn body;
 	void *arg;
+	char *head;	    /* while the head comes in (HTTP_RESPONSE_HEAD_MAX bytes) */
+	char size_line[72]; /* a chunk-size line */
 };
 
+/* A reader holds thousands of responses: what one keeps past its head stays small. */
+#define HTTP_RESPONSE_HEAD_MAX 4096
+
 void http_response_init(struct http_response *h, http_response_body_fn body, void *arg);
+
+/* Frees what h holds (a head not complete yet). */
+void http_response_fini(struct http_response *h);
 
 /* Feeds n bytes of the response: 0 (more to come), 1 when it ended (its last chunk), or -1
  * when it is malformed or not a 200 (h->status says which, 0 when no status line parsed). */

@@ -59,6 +59,8 @@ static void test_chunked_any_split(void **state)
 		assert_string_equal(b.text, "{\"a\":1}\n0123456789");
 		/* the last chunk ends it */
 		assert_int_equal(http_response_feed(&h, "0\r\n\r\n", 5), 1);
+		assert_null(h.head); /* let go of once read */
+		http_response_fini(&h);
 	}
 }
 
@@ -72,6 +74,7 @@ static void test_unchunked(void **state)
 	http_response_init(&h, collect, &b);
 	assert_int_equal(feed(&h, raw, sizeof(raw) - 1, 7), 0);
 	assert_string_equal(b.text, "abcd");
+	http_response_fini(&h);
 }
 
 static void test_refused(void **state)
@@ -92,6 +95,7 @@ static void test_refused(void **state)
 		http_response_init(&h, collect, &b);
 		assert_int_equal(feed(&h, bad[i], strlen(bad[i]), 3), -1);
 		assert_int_equal(h.status, i == 0 ? 401 : i >= 3 ? 200 : 0);
+		http_response_fini(&h);
 	}
 }
 
@@ -107,6 +111,7 @@ static void test_head_too_long(void **state)
 	http_response_init(&h, collect, &b);
 	assert_int_equal(http_response_feed(&h, head, sizeof(head)), -1);
 	assert_int_equal(b.len, 0);
+	http_response_fini(&h);
 }
 
 int main(void)

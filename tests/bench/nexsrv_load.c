@@ -519,15 +519,6 @@ static void pump(CURLM *multi, struct sockdrv *d, int timeout_ms)
 }
 
 /*
- * While a change is under way a reader naps between polls instead of sleeping in
- * epoll_wait: a thread asleep there is woken by the arrival itself, in the sender's
- * context, so every delivery would cost the server a wake-up (and the client a context
- * switch), which on a machine of its own a client never costs the server.  A nap adds at
- * most READER_NAP_NS to a latency, never takes anything off.
- */
-#define READER_NAP_NS 200000
-
-/*
  * The change requests go through a multi handle of their own: the streams' holds W
  * connections, and a request looking for one to reuse has libcurl look over all the idle
  * ones (a poll() each) at most once a second: at W=10000, 30 ms of the client's main thread
@@ -540,6 +531,15 @@ static void trigger_pump(CURLM *tmulti, int wait_ms)
 	curl_multi_perform(tmulti, &running);
 	curl_multi_poll(tmulti, NULL, 0, wait_ms, NULL);
 }
+
+/*
+ * While a change is under way a reader naps between polls instead of sleeping in
+ * epoll_wait: a thread asleep there is woken by the arrival itself, in the sender's
+ * context, so every delivery would cost the server a wake-up (and the client a context
+ * switch), which on a machine of its own a client never costs the server.  A nap adds at
+ * most READER_NAP_NS to a latency, never takes anything off.
+ */
+#define READER_NAP_NS 200000
 
 static void *reader_main(void *arg)
 {

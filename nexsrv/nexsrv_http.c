@@ -908,6 +908,8 @@ static enum MHD_Result mhd_accept(void *cls, const struct sockaddr *sa, socklen_
 	struct nexsrv_http *http = cls;
 	struct nexsrv_conn_addr a;
 
+	if (http_stopping(http))
+		return MHD_NO; /* (stands in for MHD_quiesce_daemon: see nexsrv_http_stop) */
 	nexsrv_conn_addr_from(sa, len, &a);
 	if (nexsrv_conns_allow(http->conns, &a))
 		return MHD_YES;
@@ -1813,14 +1815,14 @@ int nexsrv_http_route_add(struct nexsrv_http *http, const struct nexsrv_route *r
 void nexsrv_http_stop(struct nexsrv_http *http)
 {
 	struct timespec deadline;
-	MHD_socket lfd;
 
 	if (!http)
 		return;
+	/* From here mhd_accept turns every new connection away.  Not MHD_quiesce_daemon:
+	 * with epoll and a thread pool it races the workers, which take the listening
+	 * socket out of their epoll sets themselves once they see it quiesced, and
+	 * libmicrohttpd (0.9.75) aborts the process when the loser's removal fails. */
 	__atomic_store_n(&http->stopping, true, __ATOMIC_SEQ_CST);
-	lfd = MHD_quiesce_daemon(http->mhd);
-	if (lfd != MHD_INVALID_SOCKET)
-		close(lfd);
 	nexsrv_streams_end_all(http);
 
 	clock_gettime(CLOCK_REALTIME, &deadline);

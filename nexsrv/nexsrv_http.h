@@ -67,7 +67,7 @@
  * "/api/devices/{id}").  HEAD is served by GET routes.  Routes can be added at any time; a
  * setup callback in the config adds them before the server listens.
  *
- * Graceful stop (nexsrv_http_stop): stop accepting (MHD_quiesce_daemon), answer requests on
+ * Graceful stop (nexsrv_http_stop): turn new connections away, answer requests on
  * kept-alive connections with 503, end every stream cleanly (its queued bytes are still
  * sent), wait for requests in progress up to cfg.stop_timeout_ms, then close everything.
  */

@@ -755,9 +755,10 @@ static void test_stream_takes_socket_later(void **state)
 	stop(http);
 }
 
-static long count_threads(void)
+/* Entries of a /proc/self directory (a task or a descriptor each). */
+static long count_entries(const char *dir)
 {
-	DIR *d = opendir("/proc/self/task");
+	DIR *d = opendir(dir);
 	struct dirent *de;
 	long n = 0;
 
@@ -767,6 +768,11 @@ static long count_threads(void)
 			n++;
 	closedir(d);
 	return n;
+}
+
+static long count_threads(void)
+{
+	return count_entries("/proc/self/task");
 }
 
 static double cpu_seconds(void)
@@ -1039,6 +1045,8 @@ static void *hammer_main(void *arg)
  * stops, so that 300 of them caught it in three runs of four. */
 static void test_stop_under_load(void **state)
 {
+	long fds = count_entries("/proc/self/fd");
+
 	(void)state;
 	for (unsigned round = 0; round < 300; round++) {
 		struct nexsrv_http *http = start((struct nexsrv_http_config){ .threads = 2 });
@@ -1063,6 +1071,7 @@ static void test_stop_under_load(void **state)
 			pthread_join(h[i].thread, NULL);
 		}
 	}
+	assert_int_equal(count_entries("/proc/self/fd"), fds); /* the listening sockets too */
 }
 
 static void test_stop_ends_streams(void **state)

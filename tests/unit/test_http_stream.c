@@ -998,6 +998,7 @@ static void test_slow_client_catches_up(void **state)
 struct slow_req {
 	uint16_t port;
 	struct resp r;
+	bool done; /* (atomic) */
 };
 
 static void *slow_main(void *arg)
@@ -1005,7 +1006,65 @@ static void *slow_main(void *arg)
 	struct slow_req *s = arg;
 
 	request(s->port, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n", &s->r);
+	__atomic_store_n(&s->done, true, __ATOMIC_SEQ_CST);
 	return NULL;
+}
+
+static void *stop_main(void *arg)
+{
+	nexsrv_http_stop(arg);
+	return NULL;
+}
+
+/* While a stop waits for a request in progress, a kept-alive connection's request gets a
+ * 503 and a new connection is turned away (closed unanswered, or refused) at once: not
+ * served, nor left in the listen queue until the stop ends. */
+static void test_stop_turns_new_connections_away(void **state)
+{
+	struct nexsrv_http *http = start((struct nexsrv_http_config){ 0 });
+	uint16_t port = nexsrv_http_port(http);
+	struct slow_req slow = { .port = port };
+	struct conn *kept = conn_open(port, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	static const char req[] = "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n";
+	struct timeval tv = { .tv_sec = WAIT_MS / 1000 };
+	int late;
+	pthread_t t_slow, t_stop;
+	struct resp r;
+	char buf[64];
+	ssize_t n;
+
+	(void)state;
+	conn_sends(kept, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_true(read_resp(kept, &r, false));
+	assert_int_equal(r.status, 400); /* (what /valid answers while serving) */
+	assert_int_equal(pthread_create(&t_slow, NULL, slow_main, &slow), 0);
+	usleep(100 * 1000); /* let the slow request reach its handler */
+	assert_int_equal(pthread_create(&t_stop, NULL, stop_main, http), 0);
+	/* the stop has begun once the kept-alive connection is answered 503 (bounded) */
+	for (int i = 0; i < 200 && r.status != 503; i++) {
+		conn_sends(kept, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n");
+		assert_true(read_resp(kept, &r, false));
+	}
+	assert_int_equal(r.status, 503);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	late = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(late >= 0);
+	setsockopt(late, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(late, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+		(void)send(late, req, sizeof(req) - 1, MSG_NOSIGNAL);
+		n = recv(late, buf, sizeof(buf), 0);
+		assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
+	} else {
+		assert_int_equal(errno, ECONNREFUSED);
+	}
+	assert_false(__atomic_load_n(&slow.done, __ATOMIC_SEQ_CST)); /* still stopping */
+	pthread_join(t_stop, NULL);
+	pthread_join(t_slow, NULL);
+	assert_int_equal(slow.r.status, 200);
+	assert_int_equal(__atomic_load_n(&handler_failures, __ATOMIC_SEQ_CST), 0);
+	close(late);
+	conn_close(kept);
 }
 
 /* Clients that connect and ask as fast as they can, until told to stop. */
@@ -1639,6 +1698,7 @@ int main(void)
 		cmocka_unit_test(test_stop_ends_streams),
 		cmocka_unit_test(test_stop_with_slow_client),
 		cmocka_unit_test(test_stop_under_load),
+		cmocka_unit_test(test_stop_turns_new_connections_away),
 		cmocka_unit_test(test_hold_release),
 		cmocka_unit_test(test_request_api),
 		cmocka_unit_test(test_auth_hook),

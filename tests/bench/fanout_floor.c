@@ -180,13 +180,13 @@ static int run(const struct opts *o)
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET };
 	struct sender snd[MAX_SENDERS];
-	struct sendq q = { .len = o->size };
 	double sender_cpu_s = 0;
 	socklen_t len = sizeof(addr);
 	struct shared *sh;
 	int lfd = -1, one = 1, status = 0, rc = 1;
 	int *fds = calloc(o->streams, sizeof(*fds));
 	char *line = malloc(o->size);
+	struct sendq q = { .fds = fds, .n = o->streams, .line = line, .len = o->size };
 	unsigned accepted = 0;
 	pid_t pid = -1;
 
@@ -224,10 +224,7 @@ static int run(const struct opts *o)
 		double start;
 
 		usleep(50 * 1000); /* let the previous change settle */
-		q.fds = fds;
-		q.n = o->streams;
 		q.next = 0;
-		q.line = line;
 		sh->t_sent = bench_now_s();
 		for (unsigned s = 0; s < o->senders; s++) {
 			snd[s] = (struct sender){ .q = &q };

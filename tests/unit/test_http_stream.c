@@ -261,6 +261,43 @@ static int h_slow(struct nexsrv_req *req, void *arg)
 	return nexsrv_reply_json(req, 200, out);
 }
 
+/* A request that stays in progress until the test opens the gate (or WAIT_MS passes). */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool entered, open;
+} gate = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void gate_set(bool *flag)
+{
+	pthread_mutex_lock(&gate.lock);
+	*flag = true;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* Waits (bounded) until *flag is set; whether it is. */
+static bool gate_wait(bool *flag)
+{
+	struct timespec deadline = deadline_in(WAIT_MS);
+	bool set;
+
+	pthread_mutex_lock(&gate.lock);
+	while (!*flag && pthread_cond_timedwait(&gate.cond, &gate.lock, &deadline) == 0)
+		;
+	set = *flag;
+	pthread_mutex_unlock(&gate.lock);
+	return set;
+}
+
+static int h_gate(struct nexsrv_req *req, void *arg)
+{
+	(void)arg;
+	gate_set(&gate.entered);
+	gate_wait(&gate.open);
+	return nexsrv_reply_json(req, 200, json_object_new_object());
+}
+
 static int auth_hook(struct nexsrv_req *req, void *arg)
 {
 	const char *token = nexsrv_req_bearer(req);
@@ -302,6 +339,7 @@ static const struct nexsrv_route routes[] = {
 	{ .method = "GET", .pattern = "/notfound", .handler = h_notfound },
 	{ .method = "GET", .pattern = "/noreply", .handler = h_noreply },
 	{ .method = "GET", .pattern = "/slow", .handler = h_slow },
+	{ .method = "GET", .pattern = "/gate", .handler = h_gate },
 };
 
 static int setup_routes(struct nexsrv_http *http, void *arg, struct nx_err *err)
@@ -997,16 +1035,18 @@ static void test_slow_client_catches_up(void **state)
 
 struct slow_req {
 	uint16_t port;
+	const char *path; /* default /slow */
 	struct resp r;
-	bool done; /* (atomic) */
 };
 
 static void *slow_main(void *arg)
 {
 	struct slow_req *s = arg;
+	char req[128];
 
-	request(s->port, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n", &s->r);
-	__atomic_store_n(&s->done, true, __ATOMIC_SEQ_CST);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n",
+		 s->path ? s->path : "/slow");
+	request(s->port, req, &s->r);
 	return NULL;
 }
 
@@ -1016,14 +1056,15 @@ static void *stop_main(void *arg)
 	return NULL;
 }
 
-/* While a stop waits for a request in progress, a kept-alive connection's request gets a
- * 503 and a new connection is turned away (closed unanswered, or refused) at once: not
+/* While a stop waits for a request in progress (held at a gate), a kept-alive connection's request
+ * gets a 503 and a new connection is turned away (closed unanswered, or refused) at once: not
  * served, nor left in the listen queue until the stop ends. */
 static void test_stop_turns_new_connections_away(void **state)
 {
-	struct nexsrv_http *http = start((struct nexsrv_http_config){ 0 });
+	struct nexsrv_http *http =
+		start((struct nexsrv_http_config){ .stop_timeout_ms = 2 * WAIT_MS });
 	uint16_t port = nexsrv_http_port(http);
-	struct slow_req slow = { .port = port };
+	struct slow_req held = { .port = port, .path = "/gate" };
 	struct conn *kept = conn_open(port, 0);
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
 	static const char req[] = "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -1038,8 +1079,9 @@ static void test_stop_turns_new_connections_away(void **state)
 	conn_sends(kept, "GET /valid HTTP/1.1\r\nHost: t\r\n\r\n");
 	assert_true(read_resp(kept, &r, false));
 	assert_int_equal(r.status, 400); /* (what /valid answers while serving) */
-	assert_int_equal(pthread_create(&t_slow, NULL, slow_main, &slow), 0);
-	usleep(100 * 1000); /* let the slow request reach its handler */
+	gate.entered = gate.open = false;
+	assert_int_equal(pthread_create(&t_slow, NULL, slow_main, &held), 0);
+	assert_true(gate_wait(&gate.entered));
 	assert_int_equal(pthread_create(&t_stop, NULL, stop_main, http), 0);
 	/* the stop has begun once the kept-alive connection is answered 503 (bounded) */
 	for (int i = 0; i < 200 && r.status != 503; i++) {
@@ -1058,10 +1100,10 @@ static void test_stop_turns_new_connections_away(void **state)
 	} else {
 		assert_int_equal(errno, ECONNREFUSED);
 	}
-	assert_false(__atomic_load_n(&slow.done, __ATOMIC_SEQ_CST)); /* still stopping */
+	gate_set(&gate.open); /* the stop, waiting for it, can end */
 	pthread_join(t_stop, NULL);
 	pthread_join(t_slow, NULL);
-	assert_int_equal(slow.r.status, 200);
+	assert_int_equal(held.r.status, 200);
 	assert_int_equal(__atomic_load_n(&handler_failures, __ATOMIC_SEQ_CST), 0);
 	close(late);
 	conn_close(kept);
